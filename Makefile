@@ -1,0 +1,40 @@
+# One entry point for set-up, the main job, tests and benchmarks. Every target creates the
+# virtualenv and installs what it needs from scratch, so each works on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# The CPU build of torch that lies on these machines; an unpinned torch pulls a multi-GB CUDA build.
+TORCH_PIN ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install train test test-fast bench clean
+
+$(STAMP): pyproject.toml ros2_ws/src/mentor/setup.py Makefile
+	@bash scripts/install_system_deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "$(TORCH_PIN)"
+	$(PIP) install -q -e ".[sim,robot,ros-wheels,dev]"
+	$(PIP) install -q -e ros2_ws/src/mentor
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Main job: MENTOR training through the ROS 2 node graph on the simulated FR3 (embedded runner).
+train: $(STAMP)
+	$(VENV)/bin/mentor-run train --use-sim --task reach --run-dir runs/reach_sim
+
+# The README's test command (CI runs exactly this).
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+bench: $(STAMP)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build ros2_ws/build ros2_ws/install ros2_ws/log

@@ -1,0 +1,1 @@
+"""MENTOR agent library: MoE actor-critic, task-oriented perturbation, replay, export (torch + numpy only)."""
