@@ -1,0 +1,392 @@
+"""Learning-curve benchmark: train agent configs on one task over several seeds, evaluate, plot.
+
+Each (config, seed) run trains a fresh agent for ``--steps`` agent steps and evaluates the
+deterministic policy (``eval_mode=True``) for ``--eval-episodes`` episodes every ``--eval-every``
+steps (and at step 0). Results go to ``--out``:
+
+- ``runs/<config>_seed<seed>/eval.csv``  that run's evaluations (rewritten atomically after each one)
+- ``runs/<config>_seed<seed>/done.json`` written when the run finished (finished runs are skipped
+  on a rerun: the benchmark is resumable at run granularity; an unfinished run restarts from zero)
+- ``results.csv``  all runs: ``config, task, seed, step, eval_return, success_rate, wall_time``
+- ``success_rate.png`` / ``eval_return.png``  seed mean with a min..max band, one line per config
+- ``summary.json``  steps to ``--threshold`` success per config, final numbers, settings
+
+Configs: ``mentor`` (MoE + task-oriented perturbation), ``no_tp`` (DrM random perturbation),
+``no_moe`` (MLP actor), ``drqv2`` (MLP, scheduled noise, no perturbation, no value predictor).
+Tasks: ``toy``, ``reach``, ``peg_insertion`` (robot_envs sim), ``dmc:<domain>_<task>``,
+``metaworld:<task>``.
+
+Example (CPU, minutes):
+  .venv/bin/python benchmarks/learning.py --task toy --configs mentor,no_moe --seeds 0,1 \
+      --steps 3000 --eval-every 500 --eval-episodes 5 --out benchmarks/results/toy
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.plot_learning import CSV_FIELDS, aggregate, plot_curves, read_results, steps_to_threshold  # noqa: E402
+
+# Agent-config overlays (mentor_policy/configs/<name>.yaml) merged onto the base preset per config.
+CONFIG_OVERLAYS: dict[str, tuple[str, ...]] = {
+    "mentor": (),
+    "no_tp": ("no_tp",),
+    "no_moe": ("no_moe",),
+    "drqv2": ("drqv2",),
+}
+SIM_TASKS = ("reach", "push", "peg_insertion")
+
+
+@dataclass
+class LearningBenchmarkConfig:
+    """One benchmark: configs x seeds on one task."""
+
+    task: str  # "toy", a robot_envs sim task ("reach", "peg_insertion"), "dmc:<domain>_<task>" or "metaworld:<task>"
+    out: Path  # output directory (created); finished runs inside it are reused
+    configs: tuple[str, ...] = ("mentor", "no_tp", "no_moe", "drqv2")  # agent configs to compare (CONFIG_OVERLAYS keys)
+    seeds: tuple[int, ...] = (0, 1, 2)  # one run per seed and config
+    steps: int = 20_000  # agent steps of training per run (an agent step = action_repeat env steps)
+    eval_every: int = 2_000  # agent steps between evaluations
+    eval_episodes: int = 5  # deterministic-policy episodes per evaluation
+    preset: str = "tiny"  # base agent preset the config overlays are merged onto ("tiny" on CPU, "paper" on GPU)
+    agent_overrides: dict[str, Any] = field(default_factory=dict)  # AgentConfig fields set last (after overlays)
+    env_overrides: dict[str, Any] = field(default_factory=dict)  # keyword overrides passed to the env constructor
+    task_overlay: str = "auto"  # agent overlay for the task: "auto" (the suite's/task's overlay, paper preset only), "none", or a name
+    threshold: float = 0.8  # success rate whose first crossing (seed mean) is reported
+    device: str = "auto"  # torch device: "auto" = CUDA when present, else CPU
+    replay_capacity: int = 100_000  # transitions kept per run
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        self.configs = tuple(self.configs)
+        self.seeds = tuple(int(s) for s in self.seeds)
+        unknown = [c for c in self.configs if c not in CONFIG_OVERLAYS]
+        if unknown or not self.configs:
+            raise ValueError(f"unknown configs {unknown} (or none given); choose from {sorted(CONFIG_OVERLAYS)}")
+        if len(set(self.configs)) != len(self.configs) or len(set(self.seeds)) != len(self.seeds) or not self.seeds:
+            raise ValueError(f"configs and seeds must be non-empty and unique, got {self.configs}, {self.seeds}")
+        if any(s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be >= 0, got {self.seeds}")
+        for name in ("steps", "eval_every", "eval_episodes", "replay_capacity"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 < float(self.threshold) <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
+        if not self.task or not isinstance(self.task, str):
+            raise ValueError(f"task must be a non-empty string, got {self.task!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers: overrides, atomic writes
+# --------------------------------------------------------------------------------------------
+def parse_overrides(items: Optional[list[str]]) -> dict[str, Any]:
+    """``["lr=3e-4", "use_moe=false"]`` -> ``{"lr": 0.0003, "use_moe": False}``.
+
+    Each value is parsed with ``yaml.safe_load`` (numbers, booleans, strings, lists), never eval.
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"override {item!r} must look like key=value")
+        try:
+            out[key] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ValueError(f"override {item!r}: value is not valid YAML: {exc}") from exc
+    return out
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same directory, flush, fsync and rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(CSV_FIELDS), lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: r[k] for k in CSV_FIELDS})
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# Environments and agents
+# --------------------------------------------------------------------------------------------
+def make_env(task: str, seed: int, overrides: dict[str, Any]):
+    """Build the env for ``task`` seeded with ``seed``; ``overrides`` go to its config.
+
+    Suite adapters are built with ``action_repeat=1``: the training loop repeats actions itself
+    (``AgentConfig.action_repeat``), so agent steps mean the same on every task.
+    """
+    from robot_envs.suites import is_suite_task, make_suite_env
+
+    if task == "toy":
+        from mentor_policy.toy_env import ToyReachConfig, ToyReachEnv
+
+        return ToyReachEnv(ToyReachConfig(**{"seed": seed, **overrides}))
+    if is_suite_task(task):
+        return make_suite_env(task, **{"seed": seed, "action_repeat": 1, **overrides})
+    if task in SIM_TASKS:
+        import robot_envs.env as robot_env
+
+        return robot_env.make(task, backend="sim", env_config=robot_env.EnvConfig(seed=seed), **overrides)
+    raise ValueError(f"unknown task {task!r}: use toy, {', '.join(SIM_TASKS)}, dmc:<domain>_<task> or metaworld:<task>")
+
+
+def uses_separate_eval_env(task: str) -> bool:
+    """Sim robot tasks evaluate on the training env (a second franky-sim world would double the CPU load)."""
+    return task not in SIM_TASKS
+
+
+def task_overlays(bench: LearningBenchmarkConfig) -> tuple[str, ...]:
+    """Per-task agent overlays (mentor_policy/configs/tasks/) merged between the preset and the config overlay.
+
+    ``auto`` applies the suite's / task's paper settings (e.g. Meta-World's sigma 1.0, perturb every
+    50k updates) only on the ``paper`` preset: on ``tiny`` CPU runs such intervals would mean the
+    perturbation never fires.
+    """
+    from mentor_policy.config import CONFIG_DIR
+
+    if bench.task_overlay == "none":
+        return ()
+    if bench.task_overlay != "auto":
+        return (bench.task_overlay,)
+    if bench.preset != "paper":
+        return ()
+    name = bench.task.split(":", 1)[0] if ":" in bench.task else bench.task
+    return (f"tasks/{name}",) if (CONFIG_DIR / "tasks" / f"{name}.yaml").is_file() else ()
+
+
+def agent_config_for(bench: LearningBenchmarkConfig, config: str, seed: int):
+    """The AgentConfig of one run: preset, task overlay, the config's overlays, the user's overrides, the seed."""
+    from mentor_policy.config import load_agent_config
+
+    overrides = {**bench.agent_overrides, "seed": int(seed)}
+    return load_agent_config([bench.preset, *task_overlays(bench), *CONFIG_OVERLAYS[config]], overrides)
+
+
+class _EvalTimer:
+    """Wraps the eval env and records the wall time at which each evaluation's last episode ended.
+
+    ``train_loop.train`` evaluates ``episodes_per_eval`` episodes back to back on the eval env, so
+    every ``episodes_per_eval``-th finished episode closes one evaluation. Training episodes run on
+    the unwrapped env (even when it is the same object), so only evaluation episodes are counted.
+    """
+
+    def __init__(self, env: Any, episodes_per_eval: int, t0: float) -> None:
+        self.env, self.spec = env, env.spec
+        self._per_eval, self._t0, self._finished = episodes_per_eval, t0, 0
+        self.times: list[float] = []
+
+    def reset(self) -> dict[str, np.ndarray]:
+        return self.env.reset()
+
+    def step(self, action: np.ndarray):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            self._finished += 1
+            if self._finished % self._per_eval == 0:
+                self.times.append(time.perf_counter() - self._t0)
+        return obs, reward, terminated, truncated, info
+
+
+# --------------------------------------------------------------------------------------------
+# One run
+# --------------------------------------------------------------------------------------------
+def run_dir(bench: LearningBenchmarkConfig, config: str, seed: int) -> Path:
+    return bench.out / "runs" / f"{config}_seed{seed}"
+
+
+def is_finished(bench: LearningBenchmarkConfig, config: str, seed: int) -> bool:
+    return (run_dir(bench, config, seed) / "done.json").is_file()
+
+
+def run_one(bench: LearningBenchmarkConfig, config: str, seed: int, log: Callable[[str], None] = print) -> list[dict]:
+    """Train and evaluate one (config, seed); returns its CSV rows and marks the run finished."""
+    import torch
+
+    from mentor_policy.agent import MentorAgent
+    from mentor_policy.replay import ReplayBuffer, ReplayConfig
+    from mentor_policy.train_loop import TrainLoopConfig, evaluate, train
+
+    rdir = run_dir(bench, config, seed)
+    if rdir.exists():  # an unfinished earlier attempt: start it again from scratch
+        shutil.rmtree(rdir)
+    rdir.mkdir(parents=True)
+    cfg = agent_config_for(bench, config, seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    env = make_env(bench.task, seed, bench.env_overrides)
+    eval_base = make_env(bench.task, seed + 100_000, bench.env_overrides) if uses_separate_eval_env(bench.task) else env
+    try:
+        agent = MentorAgent(env.spec, cfg, device=bench.device, store_dir=rdir / "topk")
+        replay = ReplayBuffer(rdir / "replay", ReplayConfig(
+            capacity=bench.replay_capacity, frame_stack=cfg.frame_stack, nstep=cfg.nstep, discount=cfg.discount,
+            batch_size=cfg.batch_size, seed=seed, fsync=False), env.spec)
+        loop_cfg = TrainLoopConfig.from_agent_config(
+            cfg, eval_every_steps=bench.eval_every, num_eval_episodes=bench.eval_episodes, eval_at_end=True)
+        t0 = time.perf_counter()
+        timer = _EvalTimer(eval_base, bench.eval_episodes, t0)
+        ret0, succ0 = evaluate(agent, timer, loop_cfg, 0)
+        result = train(agent, env, replay, bench.steps, loop_cfg, eval_env=timer)
+    finally:
+        env.close()
+        if eval_base is not env:
+            eval_base.close()
+    evals = [(0, ret0, succ0), *result.evals]
+    if len(timer.times) != len(evals):
+        raise RuntimeError(f"internal: {len(evals)} evaluations but {len(timer.times)} timings")
+    rows = [{"config": config, "task": bench.task, "seed": seed, "step": int(s), "eval_return": float(r),
+             "success_rate": float(sr), "wall_time": round(t, 3)} for (s, r, sr), t in zip(evals, timer.times)]
+    atomic_write_text(rdir / "eval.csv", rows_to_csv(rows))
+    shutil.rmtree(rdir / "replay", ignore_errors=False)
+    done = {"config": config, "seed": seed, "task": bench.task, "steps": result.steps, "frames": result.frames,
+            "num_updates": result.num_updates, "episodes": len(result.episode_returns),
+            "train_success_rate_last10": float(np.mean(result.episode_successes[-10:] or [0.0])),
+            "wall_time_s": round(time.perf_counter() - t0, 2), "agent_config": cfg.to_dict(),
+            "last_update_metrics": {k: float(v) for k, v in result.last_update_metrics.items()}}
+    atomic_write_text(rdir / "done.json", json.dumps(done, indent=1))
+    log(f"[{config} seed {seed}] {result.steps} steps, {result.num_updates} updates, "
+        f"{done['wall_time_s']:.0f} s; final eval return {rows[-1]['eval_return']:.3f}, "
+        f"success {rows[-1]['success_rate']:.2f}")
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# The benchmark: all runs, combined CSV, plots, summary
+# --------------------------------------------------------------------------------------------
+def run_benchmark(bench: LearningBenchmarkConfig, only: Optional[tuple[str, int]] = None,
+                  log: Callable[[str], None] = print) -> dict:
+    """Run every unfinished (config, seed), then write results.csv, the plots and summary.json."""
+    bench.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(bench.out / "benchmark.json", json.dumps(_settings(bench), indent=1))
+    for config in bench.configs:
+        for seed in bench.seeds:
+            if only is not None and (config, seed) != only:
+                continue
+            if is_finished(bench, config, seed):
+                log(f"[{config} seed {seed}] finished earlier, reusing {run_dir(bench, config, seed)}")
+                continue
+            log(f"[{config} seed {seed}] training {bench.steps} steps on {bench.task}")
+            run_one(bench, config, seed, log)
+    return summarise(bench, log)
+
+
+def _settings(bench: LearningBenchmarkConfig) -> dict:
+    d = asdict(bench)
+    d["out"] = str(bench.out)
+    return d
+
+
+def summarise(bench: LearningBenchmarkConfig, log: Callable[[str], None] = print) -> dict:
+    """Combine the finished runs' CSVs, plot both metrics, write and print the summary."""
+    rows: list[dict] = []
+    for config in bench.configs:
+        for seed in bench.seeds:
+            if is_finished(bench, config, seed):
+                rows += read_results(run_dir(bench, config, seed) / "eval.csv")
+    if not rows:
+        raise RuntimeError(f"no finished runs under {bench.out / 'runs'}")
+    atomic_write_text(bench.out / "results.csv", rows_to_csv(rows))
+    summary: dict[str, Any] = {"task": bench.task, "threshold": bench.threshold, "configs": {}}
+    for metric in ("success_rate", "eval_return"):
+        curves = aggregate(rows, metric, bin_width=bench.eval_every)
+        plot_curves(curves, bench.out / f"{metric}.png", metric, band="minmax",
+                    title=f"{bench.task}: {metric.replace('_', ' ')} (mean, min..max over seeds)")
+        for c in curves:
+            entry = summary["configs"].setdefault(c.config, {"n_seeds": c.n_seeds})
+            entry[f"final_{metric}"] = float(c.mean[-1]) if c.steps.size else None
+            entry["final_step"] = int(c.steps[-1]) if c.steps.size else None
+            if metric == "success_rate":
+                entry["steps_to_threshold"] = steps_to_threshold(c, bench.threshold)
+    atomic_write_text(bench.out / "summary.json", json.dumps(summary, indent=1))
+    for config, e in summary["configs"].items():
+        reached = e["steps_to_threshold"]
+        log(f"{config:>7}: steps to {bench.threshold:.0%} success = {reached if reached is not None else 'not reached'}"
+            f" | final (step {e['final_step']}): success {e['final_success_rate']:.2f}, "
+            f"return {e['final_eval_return']:.3f} | seeds {e['n_seeds']}")
+    log(f"wrote {bench.out / 'results.csv'}, {bench.out / 'success_rate.png'}, {bench.out / 'eval_return.png'}")
+    return summary
+
+
+def _parse_list(text: str, kind: Callable[[str], Any]) -> tuple:
+    return tuple(kind(x.strip()) for x in text.split(",") if x.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description="Train agent configs on one task over seeds; CSV + learning-curve PNG.")
+    ap.add_argument("--task", required=True, help="toy | reach | peg_insertion | dmc:<domain>_<task> | metaworld:<task>")
+    ap.add_argument("--configs", default="mentor,no_tp,no_moe,drqv2", help=f"comma list of {sorted(CONFIG_OVERLAYS)}")
+    ap.add_argument("--seeds", default="0,1,2", help="comma list of seeds")
+    ap.add_argument("--steps", type=int, default=20_000, help="agent steps of training per run")
+    ap.add_argument("--eval-every", type=int, default=2_000, help="agent steps between evaluations")
+    ap.add_argument("--eval-episodes", type=int, default=5, help="deterministic episodes per evaluation")
+    ap.add_argument("--out", required=True, help="output directory, e.g. benchmarks/results/<name>")
+    ap.add_argument("--preset", default="tiny", help="base agent preset: tiny (CPU) or paper (GPU), or a YAML path")
+    ap.add_argument("--agent-overrides", nargs="*", default=[], metavar="K=V",
+                    help="AgentConfig fields, e.g. num_seed_frames=1000 lr=3e-4 (values parsed as YAML)")
+    ap.add_argument("--env-overrides", nargs="*", default=[], metavar="K=V",
+                    help="env config fields, e.g. episode_length=40 (values parsed as YAML)")
+    ap.add_argument("--task-overlay", default="auto",
+                    help="agent overlay for the task: auto (configs/tasks/<suite or task>.yaml on the paper preset), none, or a name")
+    ap.add_argument("--threshold", type=float, default=0.8, help="report steps to this success rate")
+    ap.add_argument("--device", default="auto", help="torch device: auto | cpu | cuda | cuda:1")
+    ap.add_argument("--replay-capacity", type=int, default=100_000, help="transitions kept per run")
+    ap.add_argument("--only", default=None, metavar="CONFIG:SEED",
+                    help="run just this (config, seed), e.g. to spread runs over processes; then summarise")
+    ap.add_argument("--summarise-only", action="store_true", help="only rebuild results.csv, plots and summary")
+    return ap
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    bench = LearningBenchmarkConfig(
+        task=args.task, out=Path(args.out), configs=_parse_list(args.configs, str), seeds=_parse_list(args.seeds, int),
+        steps=args.steps, eval_every=args.eval_every, eval_episodes=args.eval_episodes, preset=args.preset,
+        agent_overrides=parse_overrides(args.agent_overrides), env_overrides=parse_overrides(args.env_overrides),
+        task_overlay=args.task_overlay, threshold=args.threshold, device=args.device, replay_capacity=args.replay_capacity)
+    if args.summarise_only:
+        summarise(bench)
+        return 0
+    only = None
+    if args.only:
+        config, _, seed = args.only.partition(":")
+        if config not in bench.configs or not seed.strip().isdigit() or int(seed) not in bench.seeds:
+            raise SystemExit(f"--only must be CONFIG:SEED from --configs/--seeds, got {args.only!r}")
+        only = (config, int(seed))
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    run_benchmark(bench, only)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,840 @@
+"""Episode replay buffer, crash-safe per-step journal and the step-record wire codec (numpy only).
+
+Episode layout (dm_env style, every array has T+1 rows for an episode of T transitions):
+
+- ``image``        (T+1, C, H, W) uint8  single frames (C = ``spec.frame_channels``), stacked at sample time
+- ``proprio``      (T+1, P) float32
+- ``action``       (T+1, A) float32      row 0 is zeros; row t holds the action that *led to* step t
+- ``reward``       (T+1,) float32        row 0 is zero; row t is the reward received on arriving at step t
+- ``discount``     (T+1,) float32        1, or 0 at a true terminal (a time-limit truncation keeps 1)
+- ``intervention`` (T+1,) bool           True where a human overrode the policy's action
+
+Storage: one uncompressed ``.npz`` per finished episode, written atomically (temp file in the same
+directory, flush, fsync, ``os.replace``, directory fsync). In memory all frames live once in one
+preallocated uint8 ring (``np.zeros``, so pages are only committed when written); stacks and n-step
+returns are built by vectorised fancy indexing at sample time.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import re
+import struct
+import tempfile
+import threading
+import zipfile
+import zlib
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from mentor_policy.specs import EnvSpec
+
+log = logging.getLogger(__name__)
+
+EPISODE_KEYS = ("image", "proprio", "action", "reward", "discount", "intervention")
+_EPISODE_RE = re.compile(r"^ep_(\d{9})_(\d+)\.npz$")
+_TMP_PREFIX = ".tmp-"
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class ReplayError(ValueError):
+    """Raised for malformed episodes, corrupt episode files and impossible buffer requests."""
+
+
+class RecordFormatError(ValueError):
+    """Raised by :func:`decode_step_record` / :func:`encode_step_record` for malformed input."""
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ReplayConfig:
+    """Replay buffer settings (validated on construction)."""
+
+    capacity: int = 1_000_000  # maximum number of transitions kept (oldest whole episodes are evicted)
+    frame_stack: int = 3  # time steps stacked into one policy image at sample time
+    nstep: int = 3  # n of the n-step return
+    discount: float = 0.99  # gamma used for the n-step reward sum and the bootstrap discount gamma^n
+    batch_size: int = 256  # default batch size of sample() when none is given
+    seed: int = 0  # seed of the sampling RNG
+    frame_slots: int = 0  # ring size in frames; 0 = auto (capacity + capacity // 50 + 2048)
+    fsync: bool = True  # fsync episode files and the directory before they count as durable
+    delete_evicted: bool = True  # delete the files of evicted episodes (False: keep them on disk, unloaded)
+
+    def __post_init__(self) -> None:
+        for name in ("capacity", "frame_stack", "nstep", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"ReplayConfig.{name} must be an integer >= 1, got {value!r}")
+        if not (0.0 < float(self.discount) <= 1.0):
+            raise ValueError(f"ReplayConfig.discount must be in (0, 1], got {self.discount!r}")
+        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"ReplayConfig.seed must be a non-negative integer, got {self.seed!r}")
+        if not isinstance(self.frame_slots, (int, np.integer)) or self.frame_slots < 0:
+            raise ValueError(f"ReplayConfig.frame_slots must be >= 0 (0 = auto), got {self.frame_slots!r}")
+        if self.frame_slots and self.frame_slots < self.capacity + 2:
+            raise ValueError(
+                f"ReplayConfig.frame_slots={self.frame_slots} cannot hold capacity={self.capacity} transitions "
+                "(needs at least capacity + 2 frames; use 0 for auto)"
+            )
+
+    @classmethod
+    def from_agent_config(cls, agent_cfg: Any, **overrides: Any) -> "ReplayConfig":
+        """Take frame_stack, nstep, discount, batch_size (and seed) from an AgentConfig; overrides win."""
+        keys = ("frame_stack", "nstep", "discount", "batch_size", "seed")
+        values = {k: getattr(agent_cfg, k) for k in keys if hasattr(agent_cfg, k)}
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def ring_slots(self) -> int:
+        """Number of frame slots of the in-memory ring."""
+        return int(self.frame_slots or (self.capacity + self.capacity // 50 + 2048))
+
+
+# --------------------------------------------------------------------------------------------
+# Episode validation and atomic file I/O
+# --------------------------------------------------------------------------------------------
+def _expected_shapes(spec: EnvSpec, n: int) -> dict[str, tuple[int, ...]]:
+    h, w = spec.image_size
+    return {
+        "image": (n, spec.frame_channels, h, w),
+        "proprio": (n, spec.proprio_dim),
+        "action": (n, spec.action_dim),
+        "reward": (n,),
+        "discount": (n,),
+        "intervention": (n,),
+    }
+
+
+def validate_episode(episode: dict[str, Any], spec: EnvSpec) -> dict[str, np.ndarray]:
+    """Check an episode dict against ``spec`` and return it with canonical dtypes.
+
+    Raises :class:`ReplayError` naming the offending key for missing keys, wrong shapes/dtypes,
+    non-finite values or discounts outside [0, 1]. ``intervention`` may be omitted (all False).
+    """
+    if not isinstance(episode, dict):
+        raise ReplayError(f"an episode must be a dict of arrays, got {type(episode).__name__}")
+    missing = [k for k in EPISODE_KEYS if k != "intervention" and k not in episode]
+    if missing:
+        raise ReplayError(f"episode is missing keys {missing}; expected {list(EPISODE_KEYS)}")
+    image = np.asarray(episode["image"])
+    if image.ndim != 4:
+        raise ReplayError(f"episode image must be (T+1, C, H, W), got shape {image.shape}")
+    n = image.shape[0]
+    if n < 2:
+        raise ReplayError(f"an episode needs at least 2 time steps (1 transition), got {n}")
+    out: dict[str, np.ndarray] = {}
+    shapes = _expected_shapes(spec, n)
+    for key in EPISODE_KEYS:
+        if key == "intervention" and key not in episode:
+            out[key] = np.zeros(n, dtype=bool)
+            continue
+        arr = np.asarray(episode[key])
+        if arr.shape != shapes[key]:
+            raise ReplayError(f"episode[{key!r}] has shape {arr.shape}, expected {shapes[key]} for spec {spec}")
+        if key == "image":
+            if arr.dtype != np.uint8:
+                raise ReplayError(f"episode['image'] must be uint8, got {arr.dtype}")
+            out[key] = np.ascontiguousarray(arr)
+        elif key == "intervention":
+            out[key] = arr.astype(bool, copy=False)
+        else:
+            if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+                raise ReplayError(f"episode[{key!r}] must be real numbers, got dtype {arr.dtype}")
+            arr = arr.astype(np.float32, copy=False)
+            if not np.all(np.isfinite(arr)):
+                bad = np.argwhere(~np.isfinite(arr))[0].tolist()
+                raise ReplayError(f"episode[{key!r}] contains a non-finite value at index {bad}")
+            out[key] = arr
+    if np.any((out["discount"] < 0) | (out["discount"] > 1)):
+        raise ReplayError("episode['discount'] values must lie in [0, 1]")
+    return out
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_save_npz(path: Path, arrays: dict[str, np.ndarray], fsync: bool) -> None:
+    """Write an uncompressed .npz to ``path`` atomically (temp in the same dir, fsync, replace)."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX, suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    if fsync:
+        _fsync_dir(path.parent)
+
+
+def load_episode_file(path: str | os.PathLike, spec: EnvSpec) -> dict[str, np.ndarray]:
+    """Load and validate one episode ``.npz`` (no pickle). Raises :class:`ReplayError` if corrupt."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            episode = {k: data[k] for k in data.files if k in EPISODE_KEYS}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ReplayError(f"cannot read episode file {path}: {type(exc).__name__}: {exc}") from exc
+    try:
+        return validate_episode(episode, spec)
+    except ReplayError as exc:
+        raise ReplayError(f"episode file {path} is invalid: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Replay buffer
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _EpisodeSlot:
+    index: int  # episode number (file name order)
+    start: int  # first ring slot of the episode's T+1 frames
+    length: int  # number of transitions T
+    path: Path  # its file on disk
+
+
+class ReplayBuffer:
+    """Disk-backed episode replay with vectorised frame stacking and n-step returns.
+
+    ``directory`` holds one ``ep_<index>_<T>.npz`` per episode. On construction the existing
+    episode files are reloaded in index order (newest that fit ``capacity``); leftover temp files
+    (``.tmp-*``) from an interrupted write are deleted with a warning, and unreadable/invalid episode
+    files are renamed to ``*.corrupt`` (kept for inspection) with a warning. Thread-safe: one lock
+    guards ``add_episode`` and ``sample``.
+    """
+
+    def __init__(self, directory: str | os.PathLike, cfg: ReplayConfig, spec: EnvSpec) -> None:
+        if not isinstance(cfg, ReplayConfig):
+            raise TypeError(f"cfg must be a ReplayConfig, got {type(cfg).__name__}")
+        if not isinstance(spec, EnvSpec):
+            raise TypeError(f"spec must be an EnvSpec, got {type(spec).__name__}")
+        self.cfg = cfg
+        self.spec = spec
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._rng = np.random.default_rng(cfg.seed)
+        self._lock = threading.Lock()
+        self._alloc_ring()
+        self._episodes: deque[_EpisodeSlot] = deque()
+        self._num_transitions = 0
+        self._write_pos = 0
+        self._next_index = 0
+        self._cum: np.ndarray | None = None  # cached cumulative transition counts for sampling
+        self._reload()
+
+    # ---- public properties ---------------------------------------------------------------
+    @property
+    def num_transitions(self) -> int:
+        """Transitions currently available for sampling."""
+        return self._num_transitions
+
+    @property
+    def num_episodes(self) -> int:
+        """Episodes currently held in memory."""
+        return len(self._episodes)
+
+    def __len__(self) -> int:
+        return self._num_transitions
+
+    def episode_paths(self) -> list[Path]:
+        """Files of the loaded episodes, oldest first."""
+        with self._lock:
+            return [e.path for e in self._episodes]
+
+    # ---- storage -------------------------------------------------------------------------
+    def _alloc_ring(self) -> None:
+        s, spec = self.cfg.ring_slots, self.spec
+        h, w = spec.image_size
+        # np.zeros maps zero pages lazily: memory is committed only as frames are written.
+        self._frames = np.zeros((s, spec.frame_channels, h, w), dtype=np.uint8)
+        self._proprio = np.zeros((s, spec.proprio_dim), dtype=np.float32)
+        self._action = np.zeros((s, spec.action_dim), dtype=np.float32)
+        self._reward = np.zeros(s, dtype=np.float32)
+        self._discount = np.zeros(s, dtype=np.float32)
+        self._intervention = np.zeros(s, dtype=bool)
+
+    def add_episode(self, episode: dict[str, Any]) -> Path:
+        """Validate, persist (atomically, durably) and insert one finished episode.
+
+        Returns the episode file's path. Oldest episodes are evicted (and their files deleted when
+        ``cfg.delete_evicted``) only after the new file is durable.
+        """
+        ep = validate_episode(episode, self.spec)
+        length = ep["image"].shape[0] - 1
+        self._check_fits(length)
+        with self._lock:
+            index = self._next_index
+            self._next_index += 1
+        path = self.directory / f"ep_{index:09d}_{length}.npz"
+        _atomic_save_npz(path, ep, self.cfg.fsync)
+        with self._lock:
+            evicted = self._insert(ep, index, path)
+        self._delete_files(evicted)
+        return path
+
+    def _check_fits(self, length: int) -> None:
+        if length > self.cfg.capacity:
+            raise ReplayError(f"episode of {length} transitions exceeds the replay capacity {self.cfg.capacity}")
+        if length + 1 > self.cfg.ring_slots:
+            raise ReplayError(f"episode of {length + 1} frames exceeds the ring size {self.cfg.ring_slots}")
+
+    def _insert(self, ep: dict[str, np.ndarray], index: int, path: Path) -> list[_EpisodeSlot]:
+        """Place an episode in the ring (caller holds the lock); returns evicted episodes."""
+        n = ep["image"].shape[0]
+        length = n - 1
+        start = self._write_pos if self._write_pos + n <= self.cfg.ring_slots else 0
+        evicted = []
+        while self._episodes and (
+            self._num_transitions + length > self.cfg.capacity or self._overlaps(self._episodes[0], start, n)
+        ):
+            old = self._episodes.popleft()
+            self._num_transitions -= old.length
+            evicted.append(old)
+        sl = slice(start, start + n)
+        self._frames[sl] = ep["image"]
+        self._proprio[sl] = ep["proprio"]
+        self._action[sl] = ep["action"]
+        self._reward[sl] = ep["reward"]
+        self._discount[sl] = ep["discount"]
+        self._intervention[sl] = ep["intervention"]
+        self._episodes.append(_EpisodeSlot(index, start, length, path))
+        self._num_transitions += length
+        self._write_pos = start + n
+        self._cum = None
+        return evicted
+
+    @staticmethod
+    def _overlaps(slot: _EpisodeSlot, start: int, n: int) -> bool:
+        return slot.start < start + n and start < slot.start + slot.length + 1
+
+    def _delete_files(self, evicted: list[_EpisodeSlot]) -> None:
+        if not self.cfg.delete_evicted:
+            return
+        for old in evicted:
+            try:
+                old.path.unlink()
+            except FileNotFoundError:
+                log.warning("evicted episode file %s was already gone", old.path)
+
+    # ---- reload --------------------------------------------------------------------------
+    def _scan_directory(self) -> list[tuple[int, int, Path]]:
+        found = []
+        for p in sorted(self.directory.iterdir()):
+            if p.name.startswith(_TMP_PREFIX):
+                log.warning("deleting leftover temp file %s from an interrupted write", p)
+                p.unlink()
+                continue
+            m = _EPISODE_RE.match(p.name)
+            if m:
+                found.append((int(m.group(1)), int(m.group(2)), p))
+            elif p.name.endswith(".corrupt"):
+                m = re.match(r"^ep_(\d{9})_", p.name)
+                if m:  # never reuse the index of a file kept for inspection
+                    self._next_index = max(self._next_index, int(m.group(1)) + 1)
+        found.sort()
+        if found:
+            self._next_index = max(self._next_index, found[-1][0] + 1)
+        return found
+
+    def _reload(self) -> None:
+        found = self._scan_directory()
+        # Keep the newest episodes that fit the capacity; older ones are evicted as usual.
+        keep, total = [], 0
+        for index, length, path in reversed(found):
+            if total + length > self.cfg.capacity:
+                break
+            keep.append((index, length, path))
+            total += length
+        keep.reverse()
+        dropped = [_EpisodeSlot(i, 0, n, p) for i, n, p in found[: len(found) - len(keep)]]
+        if dropped:
+            log.info("replay reload: %d old episode(s) exceed capacity %d and are evicted", len(dropped), self.cfg.capacity)
+        loaded_evicted = []
+        for index, _, path in keep:
+            try:
+                ep = load_episode_file(path, self.spec)
+            except ReplayError as exc:
+                bad = path.with_name(path.name + ".corrupt")
+                log.warning("skipping %s; renamed to %s for inspection", exc, bad.name)
+                os.replace(path, bad)
+                continue
+            loaded_evicted += self._insert(ep, index, path)
+        self._delete_files(dropped + loaded_evicted)
+
+    # ---- sampling ------------------------------------------------------------------------
+    def sample(self, batch_size: int | None = None) -> dict[str, np.ndarray]:
+        """Sample transitions uniformly over all stored transitions.
+
+        Returns the agent batch: ``image``/``next_image`` (B, frame_stack*C, H, W) uint8 (oldest step
+        first; the first frame repeats at an episode start), ``proprio``/``next_proprio`` (B, P) f32,
+        ``action`` (B, A) f32, ``reward`` (B,) f32 = sum_k gamma^k r_{t+1+k} over n' = min(n, T-t)
+        steps, ``discount`` (B,) f32 = gamma^n' times the product of the stored discounts (0 after a
+        terminal; a truncated episode keeps bootstrapping from its last frame).
+        """
+        b = self.cfg.batch_size if batch_size is None else int(batch_size)
+        if b < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        with self._lock:
+            if self._num_transitions == 0:
+                raise ReplayError("cannot sample from an empty replay buffer")
+            starts, lengths, t = self._draw(b)
+            return self._gather(starts, lengths, t)
+
+    def _draw(self, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._cum is None:
+            self._ep_starts = np.fromiter((e.start for e in self._episodes), dtype=np.int64, count=len(self._episodes))
+            self._ep_lengths = np.fromiter((e.length for e in self._episodes), dtype=np.int64, count=len(self._episodes))
+            self._cum = np.cumsum(self._ep_lengths)
+        g = self._rng.integers(0, self._num_transitions, size=b)
+        e = np.searchsorted(self._cum, g, side="right")
+        t = g - (self._cum[e] - self._ep_lengths[e])
+        return self._ep_starts[e], self._ep_lengths[e], t
+
+    def _stack(self, starts: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        fs = self.cfg.frame_stack
+        offsets = np.arange(fs) - (fs - 1)
+        idx = starts[:, None] + np.maximum(steps[:, None] + offsets[None, :], 0)
+        frames = self._frames[idx]  # (B, fs, C, H, W), one fancy-indexing copy
+        b, _, c, h, w = frames.shape
+        return frames.reshape(b, fs * c, h, w)
+
+    def _gather(self, starts: np.ndarray, lengths: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
+        gamma = np.float32(self.cfg.discount)
+        n_eff = np.minimum(self.cfg.nstep, lengths - t)
+        reward = np.zeros(len(t), dtype=np.float32)
+        disc = np.ones(len(t), dtype=np.float32)
+        for k in range(self.cfg.nstep):
+            live = k < n_eff
+            slot = starts + np.minimum(t + 1 + k, lengths)
+            reward += np.where(live, disc * self._reward[slot], np.float32(0))
+            disc = np.where(live, disc * self._discount[slot] * gamma, disc)
+        nxt = t + n_eff
+        return {
+            "image": self._stack(starts, t),
+            "proprio": self._proprio[starts + t],
+            "action": self._action[starts + t + 1],
+            "reward": reward,
+            "discount": disc.astype(np.float32),
+            "next_image": self._stack(starts, nxt),
+            "next_proprio": self._proprio[starts + nxt],
+        }
+
+    def iterate(self, batch_size: int | None = None, prefetch: int = 2) -> "BatchPrefetcher":
+        """A context-managed iterator of batches sampled in a background thread (see BatchPrefetcher)."""
+        return BatchPrefetcher(self, batch_size, prefetch)
+
+
+class BatchPrefetcher:
+    """Samples batches in one background thread so sampling overlaps the learner's update.
+
+    Use as a context manager (the thread is stopped and joined on exit)::
+
+        with replay.iterate(256) as batches:
+            for step in range(n):
+                agent.update(next(batches), step)
+
+    An exception raised while sampling is re-raised by ``next()``.
+    """
+
+    def __init__(self, replay: ReplayBuffer, batch_size: int | None = None, prefetch: int = 2) -> None:
+        if prefetch < 1:
+            raise ValueError(f"prefetch must be >= 1, got {prefetch}")
+        self._replay = replay
+        self._batch_size = batch_size
+        self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="replay-prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item: Any = self._replay.sample(self._batch_size)
+            except BaseException as exc:  # handed to the consumer, never swallowed
+                item = exc
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, BaseException):
+                return
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        if self._stop.is_set():
+            raise StopIteration
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self.close()
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop and join the sampling thread."""
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+    def __enter__(self) -> "BatchPrefetcher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Step-record codec (wire format of the transition topic and of the journal)
+# --------------------------------------------------------------------------------------------
+# Layout: MAGIC (3 bytes "MSR") | version (1 byte) | header_len (uint32 LE) | header JSON (utf-8)
+#         | raw array bytes in header order | CRC32 of everything before it (uint32 LE).
+_MAGIC = b"MSR"
+_VERSION = 1
+_PREFIX = struct.Struct("<3sBI")
+_CRC = struct.Struct("<I")
+_MAX_HEADER = 1 << 16
+_ARRAY_FIELDS = {"image": (np.uint8, 3), "proprio": (np.float32, 1), "action": (np.float32, 1)}
+_SCALAR_FIELDS = {"reward": float, "discount": float, "is_first": bool, "is_last": bool, "intervention": bool}
+
+
+def _check_record(record: dict[str, Any]) -> dict[str, np.ndarray]:
+    if not isinstance(record, dict):
+        raise RecordFormatError(f"a step record must be a dict, got {type(record).__name__}")
+    missing = [k for k in (*_ARRAY_FIELDS, *_SCALAR_FIELDS) if k not in record]
+    if missing:
+        raise RecordFormatError(f"step record is missing fields {missing}")
+    arrays = {}
+    for name, (dtype, ndim) in _ARRAY_FIELDS.items():
+        arr = np.asarray(record[name])
+        if arr.ndim != ndim:
+            raise RecordFormatError(f"step record {name!r} must have {ndim} dims, got shape {arr.shape}")
+        if name == "image" and arr.dtype != np.uint8:
+            raise RecordFormatError(f"step record 'image' must be uint8 (C, H, W), got {arr.dtype}")
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+        if name != "image" and not np.all(np.isfinite(arr)):
+            raise RecordFormatError(f"step record {name!r} contains a non-finite value: {arr}")
+        arrays[name] = arr
+    for name in ("reward", "discount"):
+        if not np.isfinite(float(record[name])):
+            raise RecordFormatError(f"step record {name!r} is not finite: {record[name]!r}")
+    return arrays
+
+
+def encode_step_record(record: dict[str, Any], meta: dict[str, Any] | None = None) -> bytes:
+    """Encode one step record (see docs/design.md) plus JSON-able ``meta`` into compact bytes.
+
+    No pickle: a small JSON header (scalars, meta, array dtypes/shapes), the raw array bytes and a
+    CRC32. Raises :class:`RecordFormatError` for missing fields, wrong dims, non-finite values or
+    non-JSON meta.
+    """
+    arrays = _check_record(record)
+    header = {
+        "scalars": {k: cast(record[k]) for k, cast in _SCALAR_FIELDS.items()},
+        "arrays": [[k, a.dtype.str, list(a.shape)] for k, a in arrays.items()],
+        "meta": {} if meta is None else meta,
+    }
+    if not isinstance(header["meta"], dict):
+        raise RecordFormatError(f"meta must be a dict, got {type(meta).__name__}")
+    try:
+        hbytes = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise RecordFormatError(f"meta is not JSON-serialisable without NaN/inf: {exc}") from exc
+    if len(hbytes) > _MAX_HEADER:
+        raise RecordFormatError(f"record header is {len(hbytes)} bytes, limit {_MAX_HEADER}")
+    body = b"".join([_PREFIX.pack(_MAGIC, _VERSION, len(hbytes)), hbytes, *(a.tobytes() for a in arrays.values())])
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def _parse_header(data: memoryview) -> tuple[dict[str, Any], int]:
+    magic, version, hlen = _PREFIX.unpack_from(data, 0)
+    if magic != _MAGIC:
+        raise RecordFormatError(f"not a step record: bad magic {bytes(magic)!r}")
+    if version != _VERSION:
+        raise RecordFormatError(f"unsupported step record version {version} (this code reads {_VERSION})")
+    end = _PREFIX.size + hlen
+    if hlen > _MAX_HEADER or end > len(data) - _CRC.size:
+        raise RecordFormatError(f"header length {hlen} does not fit in a {len(data)}-byte record")
+    try:
+        header = json.loads(bytes(data[_PREFIX.size:end]).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordFormatError(f"step record header is not valid JSON: {exc}") from exc
+    if not isinstance(header, dict) or not {"scalars", "arrays", "meta"} <= header.keys():
+        raise RecordFormatError("step record header lacks 'scalars', 'arrays' or 'meta'")
+    return header, end
+
+
+def _parse_arrays(data: memoryview, header: dict[str, Any], offset: int) -> dict[str, np.ndarray]:
+    specs = header["arrays"]
+    well_formed = isinstance(specs, list) and all(
+        isinstance(s, list) and len(s) == 3 and isinstance(s[0], str) for s in specs
+    )
+    if not well_formed or sorted(s[0] for s in specs) != sorted(_ARRAY_FIELDS):
+        raise RecordFormatError(f"step record must carry arrays {sorted(_ARRAY_FIELDS)}, header lists {specs!r}")
+    out = {}
+    for name, dtype_str, shape in specs:
+        dtype = np.dtype(_ARRAY_FIELDS[name][0])
+        if dtype_str != dtype.str or not isinstance(shape, list) or len(shape) != _ARRAY_FIELDS[name][1]:
+            raise RecordFormatError(f"array {name!r} has dtype {dtype_str!r} / shape {shape!r}, expected {dtype.str}")
+        if not all(isinstance(d, int) and 0 <= d <= 1 << 16 for d in shape):
+            raise RecordFormatError(f"array {name!r} has an invalid shape {shape!r}")
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if offset + nbytes > len(data) - _CRC.size:
+            raise RecordFormatError(f"array {name!r} needs {nbytes} bytes but the record is truncated")
+        out[name] = np.frombuffer(data[offset:offset + nbytes], dtype=dtype).reshape(shape).copy()
+        offset += nbytes
+    if offset != len(data) - _CRC.size:
+        raise RecordFormatError(f"step record has {len(data) - _CRC.size - offset} unexpected trailing bytes")
+    return out
+
+
+def decode_step_record(data: bytes | bytearray | memoryview) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Decode bytes from :func:`encode_step_record` into ``(record, meta)``.
+
+    Raises :class:`RecordFormatError` for anything malformed: short input, wrong magic/version,
+    CRC mismatch, bad header, wrong array dtypes/shapes, truncated or surplus bytes.
+    """
+    view = memoryview(bytes(data) if not isinstance(data, (bytes, bytearray)) else data)
+    if len(view) < _PREFIX.size + _CRC.size:
+        raise RecordFormatError(f"step record too short: {len(view)} bytes")
+    (crc,) = _CRC.unpack_from(view, len(view) - _CRC.size)
+    if zlib.crc32(view[: len(view) - _CRC.size]) != crc:
+        # Check the magic first so that garbage gets the more useful message.
+        if bytes(view[:3]) != _MAGIC:
+            raise RecordFormatError(f"not a step record: bad magic {bytes(view[:3])!r}")
+        raise RecordFormatError("step record CRC mismatch (corrupt or truncated)")
+    header, offset = _parse_header(view)
+    record: dict[str, Any] = _parse_arrays(view, header, offset)
+    scalars = header["scalars"]
+    if not isinstance(scalars, dict) or set(scalars) != set(_SCALAR_FIELDS):
+        raise RecordFormatError(f"step record scalars must be {sorted(_SCALAR_FIELDS)}, got {scalars!r}")
+    for name, cast in _SCALAR_FIELDS.items():
+        value = scalars[name]
+        if not isinstance(value, (int, float)) or (cast is bool and not isinstance(value, bool)):
+            raise RecordFormatError(f"step record scalar {name!r} has an invalid value {value!r}")
+        record[name] = cast(value)
+    if not isinstance(header["meta"], dict):
+        raise RecordFormatError("step record meta must be a JSON object")
+    return record, header["meta"]
+
+
+def records_to_episode(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Convert consecutive step records (first one ``is_first``) into the episode layout.
+
+    Row 0's action and reward are set to zero (dm_env: nothing led to the first step). An episode
+    whose last record is not ``is_last`` (e.g. recovered after a crash) is kept as truncated: its
+    stored discounts are used as recorded. Raises :class:`ReplayError` for fewer than 2 records,
+    a missing ``is_first``, an ``is_first``/``is_last`` in the middle, or inconsistent shapes.
+    """
+    if len(records) < 2:
+        raise ReplayError(f"an episode needs at least 2 step records, got {len(records)}")
+    if not records[0]["is_first"]:
+        raise ReplayError("the first step record of an episode must have is_first=True")
+    for i, r in enumerate(records[1:], start=1):
+        if r["is_first"]:
+            raise ReplayError(f"step record {i} has is_first=True inside an episode")
+        if r["is_last"] and i != len(records) - 1:
+            raise ReplayError(f"step record {i} has is_last=True but {len(records) - 1 - i} records follow")
+    try:
+        ep = {
+            "image": np.stack([np.asarray(r["image"], dtype=np.uint8) for r in records]),
+            "proprio": np.stack([np.asarray(r["proprio"], dtype=np.float32) for r in records]),
+            "action": np.stack([np.asarray(r["action"], dtype=np.float32) for r in records]),
+            "reward": np.array([r["reward"] for r in records], dtype=np.float32),
+            "discount": np.array([r["discount"] for r in records], dtype=np.float32),
+            "intervention": np.array([bool(r["intervention"]) for r in records], dtype=bool),
+        }
+    except ValueError as exc:
+        raise ReplayError(f"step records have inconsistent shapes: {exc}") from exc
+    ep["action"][0] = 0.0
+    ep["reward"][0] = 0.0
+    return ep
+
+
+# --------------------------------------------------------------------------------------------
+# Crash-safe per-step journal
+# --------------------------------------------------------------------------------------------
+_FRAME = struct.Struct("<II")  # payload length, CRC32 of payload
+_JOURNAL_MAGIC = b"MJRNL\x01\n\x00"
+_MAX_RECORD = 1 << 30
+
+
+@dataclass
+class JournalConfig:
+    """Durability policy of the :class:`EpisodeJournal`."""
+
+    fsync_every: int = 1  # fsync after every N appended records; 1 = every record, 0 = only on close/finish
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fsync_every, int) or self.fsync_every < 0:
+            raise ValueError(f"JournalConfig.fsync_every must be an integer >= 0, got {self.fsync_every!r}")
+
+
+class EpisodeJournal:
+    """Append-only, length-prefixed, CRC-checked log of step records, one file per episode.
+
+    Survives ``kill -9``: a torn last record is detected (short frame or CRC mismatch), dropped with
+    a warning and truncated away by :meth:`recover`. Life cycle of an episode::
+
+        journal.append(key, record, meta)      # every control tick
+        ep = journal.finish(key)               # episode arrays (see records_to_episode)
+        replay.add_episode(ep)                 # durable .npz
+        journal.discard(key)                   # only now is the journal file removed
+
+    ``episode_key`` must match ``[A-Za-z0-9][A-Za-z0-9_.-]*`` (it becomes a file name).
+    """
+
+    SUFFIX = ".journal"
+
+    def __init__(self, directory: str | os.PathLike, cfg: JournalConfig | None = None) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.cfg = cfg if cfg is not None else JournalConfig()
+        self._files: dict[str, Any] = {}
+        self._unsynced: dict[str, int] = {}
+
+    def _path(self, key: str) -> Path:
+        if not isinstance(key, str) or not _KEY_RE.match(key):
+            raise ValueError(f"invalid episode key {key!r}: use letters, digits, '_', '.', '-' (max 128)")
+        return self.directory / f"{key}{self.SUFFIX}"
+
+    def append(self, episode_key: str, record: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
+        """Append one step record (fsynced per ``cfg.fsync_every``)."""
+        payload = encode_step_record(record, meta)
+        f = self._files.get(episode_key)
+        if f is None:
+            path = self._path(episode_key)
+            new = not path.exists() or path.stat().st_size == 0
+            f = open(path, "ab")
+            if new:
+                f.write(_JOURNAL_MAGIC)
+                _fsync_dir(self.directory)
+            self._files[episode_key] = f
+            self._unsynced[episode_key] = 0
+        f.write(_FRAME.pack(len(payload), zlib.crc32(payload)) + payload)
+        self._unsynced[episode_key] += 1
+        if self.cfg.fsync_every and self._unsynced[episode_key] >= self.cfg.fsync_every:
+            self._sync(episode_key)
+
+    def _sync(self, key: str) -> None:
+        f = self._files.get(key)
+        if f is not None:
+            f.flush()
+            os.fsync(f.fileno())
+            self._unsynced[key] = 0
+
+    def keys(self) -> list[str]:
+        """Episode keys that have a journal file, sorted."""
+        return sorted(p.name[: -len(self.SUFFIX)] for p in self.directory.glob(f"*{self.SUFFIX}"))
+
+    def read(self, episode_key: str, repair: bool = False) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """All intact ``(record, meta)`` pairs of one episode journal, in order.
+
+        A torn or corrupt tail is dropped with a warning; with ``repair`` the file is truncated to
+        its last intact record so that appends can continue.
+        """
+        path = self._path(episode_key)
+        self._sync(episode_key)
+        data = path.read_bytes()
+        if data[: len(_JOURNAL_MAGIC)] != _JOURNAL_MAGIC:
+            if len(data) < len(_JOURNAL_MAGIC) and _JOURNAL_MAGIC.startswith(data):
+                good, out = 0, []  # torn while writing the file header
+            else:
+                raise ReplayError(f"{path} is not an episode journal (bad magic)")
+        else:
+            good, out = self._scan(data, path)
+        if good < len(data):
+            log.warning("journal %s: dropping %d byte(s) of torn/corrupt tail", path, len(data) - good)
+            if repair:
+                self._close_file(episode_key)
+                with open(path, "r+b") as f:
+                    f.truncate(max(good, 0))
+                    os.fsync(f.fileno())
+        return out
+
+    @staticmethod
+    def _scan(data: bytes, path: Path) -> tuple[int, list[tuple[dict[str, Any], dict[str, Any]]]]:
+        pos, out = len(_JOURNAL_MAGIC), []
+        while pos + _FRAME.size <= len(data):
+            length, crc = _FRAME.unpack_from(data, pos)
+            end = pos + _FRAME.size + length
+            if length > _MAX_RECORD or end > len(data):
+                break
+            payload = data[pos + _FRAME.size:end]
+            if zlib.crc32(payload) != crc:
+                break
+            try:
+                out.append(decode_step_record(payload))
+            except RecordFormatError as exc:
+                log.warning("journal %s: undecodable record at byte %d: %s", path, pos, exc)
+                break
+            pos = end
+        return pos, out
+
+    def recover(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Unfinished episodes left on disk: ``[(episode_key, [record, ...]), ...]`` sorted by key.
+
+        Torn tails are truncated away so appends to a recovered episode continue cleanly.
+        """
+        return [(k, [r for r, _ in self.read(k, repair=True)]) for k in self.keys()]
+
+    def finish(self, episode_key: str) -> dict[str, np.ndarray]:
+        """fsync, close and convert one episode's records (see :func:`records_to_episode`).
+
+        The journal file stays until :meth:`discard` is called after the replay made it durable.
+        """
+        records = [r for r, _ in self.read(episode_key, repair=True)]
+        self._close_file(episode_key)
+        return records_to_episode(records)
+
+    def discard(self, episode_key: str) -> None:
+        """Delete an episode's journal (call only once the episode is durable elsewhere)."""
+        self._close_file(episode_key)
+        path = self._path(episode_key)
+        path.unlink(missing_ok=True)
+        _fsync_dir(self.directory)
+
+    def commit(self, episode_key: str, replay: ReplayBuffer) -> Path:
+        """finish -> replay.add_episode (durable) -> discard. Returns the episode file's path."""
+        path = replay.add_episode(self.finish(episode_key))
+        self.discard(episode_key)
+        return path
+
+    def _close_file(self, key: str) -> None:
+        f = self._files.pop(key, None)
+        self._unsynced.pop(key, None)
+        if f is not None:
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+
+    def close(self) -> None:
+        """fsync and close every open journal file."""
+        for key in list(self._files):
+            self._close_file(key)
+
+    def __enter__(self) -> "EpisodeJournal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

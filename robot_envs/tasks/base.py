@@ -1,0 +1,344 @@
+"""Task base class, task configuration dataclasses, YAML loading and the task registry.
+
+A task owns everything that differs between manipulation problems: the action space, the safety
+box, the episode length and control rate, the reset pose and its noise, the proprioception vector
+and the reward. Sim tasks additionally build their objects into the MuJoCo scene and randomise
+them per episode. Poses are ``(7,)`` float64 ``[x, y, z, qx, qy, qz, qw]`` in the robot base frame
+(metres); angles are radians.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping
+
+import numpy as np
+import yaml
+
+from robot_envs import transforms as tf
+from robot_envs.actions import ActionSpaceConfig
+from robot_envs.robot import RobotState
+from robot_envs.safety import SafetyConfig
+
+# A top-down Franka TCP orientation (gripper pointing at the table): 180 deg about base x.
+DOWN_QUAT = (1.0, 0.0, 0.0, 0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Pose helpers (quaternions are [qx, qy, qz, qw]; the rest lives in robot_envs.transforms)
+# --------------------------------------------------------------------------------------------
+def point_in_frame(pose: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """Express the base-frame ``point (3,)`` in the frame of ``pose (7,)``."""
+    return tf.quat_to_matrix(pose[3:]).T @ (np.asarray(point, dtype=np.float64) - pose[:3])
+
+
+def point_from_frame(pose: np.ndarray, local: np.ndarray) -> np.ndarray:
+    """Map ``local (3,)`` given in the frame of ``pose (7,)`` into the base frame."""
+    return pose[:3] + tf.quat_to_matrix(pose[3:]) @ np.asarray(local, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# Config loading
+# --------------------------------------------------------------------------------------------
+class TaskConfigError(ValueError):
+    """A task configuration (YAML file or overrides) is invalid; the message names the key."""
+
+
+def _convert(value: Any, hint: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        if dataclasses.is_dataclass(value):
+            return value
+        if not isinstance(value, Mapping):
+            raise TaskConfigError(f"'{key}' must be a mapping for {hint.__name__}, got {type(value).__name__}")
+        return config_from_dict(hint, value, prefix=f"{key}.")
+    if isinstance(value, list):
+        return tuple(_convert(v, None, key) for v in value)
+    return value
+
+
+def config_from_dict(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, recursing into nested dataclass fields.
+
+    Lists become tuples. Unknown keys raise ``TaskConfigError`` listing the valid ones; the
+    dataclass's own ``__post_init__`` validates the values.
+    """
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise TaskConfigError(f"unknown key(s) {[prefix + k for k in unknown]} for {cls.__name__}; valid: {sorted(names)}")
+    kwargs = {k: _convert(v, hints.get(k), prefix + k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, TaskConfigError):
+            raise
+        raise TaskConfigError(f"invalid {cls.__name__} config{' at ' + prefix.rstrip('.') if prefix else ''}: {exc}") from exc
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain-dict (YAML-safe) form of a config dataclass: tuples become lists."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, (tuple, list)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return plain(dataclasses.asdict(cfg))
+
+
+def merge_overrides(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``overrides`` into a copy of ``base``; keys may be dotted (``"safety.max_translation"``)."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            value = {rest: value}
+        if isinstance(value, Mapping) and isinstance(out.get(head), dict):
+            out[head] = merge_overrides(out[head], value)
+        else:
+            out[head] = value
+    return out
+
+
+def load_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping with ``yaml.safe_load``; clear errors for missing/corrupt/non-mapping files."""
+    p = Path(path)
+    if not p.is_file():
+        raise TaskConfigError(f"task config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise TaskConfigError(f"task config {p} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise TaskConfigError(f"task config {p} must contain a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _vec(value: Any, n: int, what: str) -> tuple[float, ...]:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} must be {n} finite numbers, got {value!r}")
+    return tuple(float(x) for x in arr)
+
+
+def _box(lo: Any, hi: Any, what: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    lo_t, hi_t = _vec(lo, 3, f"{what}_min"), _vec(hi, 3, f"{what}_max")
+    if any(a > b for a, b in zip(lo_t, hi_t)):
+        raise ValueError(f"{what}_min {lo_t} must be <= {what}_max {hi_t} in every axis")
+    return lo_t, hi_t
+
+
+def _positive(**values: float) -> None:
+    for name, v in values.items():
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be a positive finite number, got {v}")
+
+
+# --------------------------------------------------------------------------------------------
+# Task config and base class
+# --------------------------------------------------------------------------------------------
+@dataclass
+class TaskConfig:
+    """Settings shared by every task. Sub-classes add the task's own geometry and thresholds."""
+
+    name: str = ""  # registry name of the task (filled in by get_task)
+    episode_length: int = 50  # control steps per episode before truncation
+    control_hz: float = 10.0  # control rate of the policy (Hz)
+    reset_pose: tuple[float, ...] = (0.45, 0.0, 0.25) + DOWN_QUAT  # (7,) TCP pose reached at reset, base frame
+    reset_noise_xy: float = 0.02  # half-width (m) of the uniform xy offset added to reset_pose
+    reset_noise_yaw: float = 0.0  # half-width (rad) of the uniform yaw offset about base z
+    needs_human_reset: bool = False  # a human must re-stage the scene and confirm before each episode
+    terminate_on_success: bool = True  # end the episode (terminated=True) on the first success
+    success_bonus: float = 0.0  # added to the reward on success steps
+    gripper_width: float | None = None  # fixed gripper opening (m) commanded with every target; None = leave it
+    cameras: tuple[str, ...] = ("front",)  # camera names used by the policy, in order (sim names or configured real ones)
+    image_size: tuple[int, ...] = (84, 84)  # (H, W) of the policy image in pixels
+    action: ActionSpaceConfig = field(default_factory=ActionSpaceConfig)  # which action dims and their scales
+    safety: SafetyConfig = field(default_factory=SafetyConfig)  # workspace box and per-step limits
+
+    def __post_init__(self) -> None:
+        if int(self.episode_length) != self.episode_length or self.episode_length < 1:
+            raise ValueError(f"episode_length must be a positive integer, got {self.episode_length}")
+        self.episode_length = int(self.episode_length)
+        _positive(control_hz=float(self.control_hz))
+        self.reset_pose = tuple(tf.as_pose(self.reset_pose, "reset_pose").tolist())
+        if not (self.reset_noise_xy >= 0 and self.reset_noise_yaw >= 0):
+            raise ValueError(f"reset noise must be >= 0, got xy={self.reset_noise_xy} yaw={self.reset_noise_yaw}")
+        if not math.isfinite(self.success_bonus):
+            raise ValueError(f"success_bonus must be finite, got {self.success_bonus}")
+        if self.gripper_width is not None and not (0.0 <= self.gripper_width <= 0.08):
+            raise ValueError(f"gripper_width must be None or in [0, 0.08] m, got {self.gripper_width}")
+        if isinstance(self.cameras, str) or not self.cameras or not all(isinstance(c, str) and c for c in self.cameras):
+            raise ValueError(f"cameras must be a non-empty list of names, got {self.cameras!r}")
+        if len(set(self.cameras)) != len(self.cameras):
+            raise ValueError(f"camera names must be unique, got {self.cameras}")
+        self.cameras = tuple(self.cameras)
+        if len(self.image_size) != 2 or min(self.image_size) < 16:
+            raise ValueError(f"image_size must be (H, W) with both >= 16, got {self.image_size}")
+        self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
+
+
+@dataclass
+class RewardContext:
+    """Everything a reward may look at after one control step.
+
+    robot_state: the arm state after the step. object_poses: privileged ``(7,)`` poses of scene
+    objects by name (sim only; empty on a real robot). images: the latest ``(H, W, 3)`` uint8 RGB
+    frame per camera name. human_label: an operator's success label for this step, or None.
+    """
+
+    robot_state: RobotState
+    object_poses: dict[str, np.ndarray] = field(default_factory=dict)
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    human_label: bool | None = None
+
+
+class Task(ABC):
+    """A manipulation task: configuration + proprioception + reward (see module docstring)."""
+
+    config_cls: ClassVar[type[TaskConfig]] = TaskConfig
+    is_sim: ClassVar[bool] = False  # True: needs a SimWorld (add_to_scene / randomise_scene)
+
+    def __init__(self, cfg: TaskConfig) -> None:
+        if not isinstance(cfg, self.config_cls):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_cls.__name__}, got {type(cfg).__name__}")
+        self.cfg = cfg
+        self._reset_pose = np.asarray(cfg.reset_pose, dtype=np.float64)
+
+    # ---- shared properties ----------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    @property
+    def episode_length(self) -> int:
+        return self.cfg.episode_length
+
+    @property
+    def control_hz(self) -> float:
+        return self.cfg.control_hz
+
+    @property
+    def needs_human_reset(self) -> bool:
+        return self.cfg.needs_human_reset
+
+    @property
+    def terminate_on_success(self) -> bool:
+        return self.cfg.terminate_on_success
+
+    @property
+    def proprio_dim(self) -> int:
+        """Length P of :meth:`proprio`: TCP position relative to the reset pose (3) + gripper width (1)."""
+        return 4
+
+    @property
+    def reset_pose(self) -> np.ndarray:
+        """Nominal ``(7,)`` reset pose (copy)."""
+        return self._reset_pose.copy()
+
+    # ---- episode hooks --------------------------------------------------------------------
+    def sample_reset_pose(self, rng: np.random.Generator) -> np.ndarray:
+        """``(7,)`` reset pose: nominal pose + uniform xy offset (m) + uniform yaw offset (rad, about base z)."""
+        pose = self._reset_pose.copy()
+        pose[:2] += rng.uniform(-self.cfg.reset_noise_xy, self.cfg.reset_noise_xy, size=2)
+        if self.cfg.reset_noise_yaw > 0:
+            yaw = rng.uniform(-self.cfg.reset_noise_yaw, self.cfg.reset_noise_yaw)
+            pose[3:] = tf.quat_multiply(tf.rotvec_to_quat([0.0, 0.0, yaw]), pose[3:])
+        return pose
+
+    def begin_episode(self, rng: np.random.Generator) -> None:
+        """Pick per-episode task variables (e.g. the peg shape). Called by the env before reset."""
+
+    def proprio(self, state: RobotState) -> np.ndarray:
+        """``(P,)`` float32: TCP position minus the nominal reset position (m, base frame), gripper width (m)."""
+        ee = np.asarray(state.ee_pose, dtype=np.float64)
+        if ee.shape != (7,) or not np.all(np.isfinite(ee)):
+            raise ValueError(f"robot state ee_pose must be a finite (7,) pose, got {ee!r}")
+        rel = ee[:3] - self._reset_pose[:3]
+        return np.concatenate([rel, [float(state.gripper_width)]]).astype(np.float32)
+
+    @abstractmethod
+    def reward(self, ctx: RewardContext) -> tuple[float, bool]:
+        """Reward and success flag for the step described by ``ctx``."""
+
+    def info(self) -> dict[str, Any]:
+        """Extra per-episode information for the env's info dict (e.g. the active task id)."""
+        return {}
+
+
+class SimTask(Task):
+    """A task that lives in a SimWorld: builds objects into the scene and randomises them."""
+
+    is_sim = True
+
+    @abstractmethod
+    def add_to_scene(self, builder: Any) -> None:
+        """Add this task's bodies/geoms to the MuJoCo scene through the SimWorld ``SceneBuilder``."""
+
+    @abstractmethod
+    def randomise_scene(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """New ``(7,)`` poses of the movable objects for the next episode, by object name."""
+
+    @property
+    def object_names(self) -> tuple[str, ...]:
+        """Names of the objects whose poses the reward needs (privileged state)."""
+        return ()
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------
+_REGISTRY: dict[str, Callable[[TaskConfig], Task]] = {}
+_CONFIG_CLASSES: dict[str, type[TaskConfig]] = {}
+_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def register_task(name: str, task_cls: type[Task], defaults: Mapping[str, Any] | None = None) -> None:
+    """Register ``task_cls`` under ``name``; ``defaults`` overlay the config class's own defaults."""
+    if name in _REGISTRY:
+        raise ValueError(f"task '{name}' is already registered")
+    _REGISTRY[name] = task_cls
+    _CONFIG_CLASSES[name] = task_cls.config_cls
+    _DEFAULTS[name] = dict(defaults or {})
+
+
+def list_tasks() -> list[str]:
+    """Names of all registered tasks, sorted."""
+    _ensure_builtin()
+    return sorted(_REGISTRY)
+
+
+def task_config(name: str, config_file: str | Path | None = None, **overrides: Any) -> TaskConfig:
+    """The config of task ``name``: dataclass defaults < registry defaults < YAML file < overrides.
+
+    ``overrides`` keys may be dotted for nested configs, e.g. ``**{"safety.max_translation": 0.01}``.
+    """
+    _ensure_builtin()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown task '{name}'; available: {sorted(_REGISTRY)}")
+    data = merge_overrides({}, _DEFAULTS[name])
+    if config_file is not None:
+        data = merge_overrides(data, load_yaml_mapping(config_file))
+    data = merge_overrides(data, overrides)
+    if data.get("name", name) != name:
+        raise TaskConfigError(f"config names task '{data['name']}' but task '{name}' was requested")
+    data["name"] = name
+    return config_from_dict(_CONFIG_CLASSES[name], data)
+
+
+def get_task(name: str, config_file: str | Path | None = None, **overrides: Any) -> Task:
+    """Build the registered task ``name`` (see :func:`task_config` for how its config is assembled)."""
+    cfg = task_config(name, config_file, **overrides)
+    return _REGISTRY[name](cfg)
+
+
+def _ensure_builtin() -> None:
+    # Importing the package registers the built-in tasks (reach, push, peg_insertion, real tasks).
+    import robot_envs.tasks  # noqa: F401

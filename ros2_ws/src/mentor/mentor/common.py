@@ -1,0 +1,103 @@
+"""Shared pieces of the MENTOR nodes: process main, task loading, robot-state assembly."""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Callable
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+from . import wire
+
+#: episode phases published on episode/status
+RESETTING, WAITING_FOR_HUMAN, RUNNING, ENDED, DONE = "RESETTING", "WAITING_FOR_HUMAN", "RUNNING", "ENDED", "DONE"
+#: joint names of the FR3 arm on robot/joint_states (followed by the gripper finger joint)
+ARM_JOINTS = [f"fr3_joint{i}" for i in range(1, 8)]
+FINGER_JOINT = "fr3_finger_joint1"
+
+
+def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 4) -> int:
+    """rclpy main: init, build the node, spin a multi-threaded executor, clean shutdown.
+
+    On Ctrl-C / SIGINT / external shutdown the node's ``shutdown()`` (if any) runs before the
+    node is destroyed (checkpoints, outbox flush). Returns the process exit code; a node may set
+    ``node.exit_code`` and call ``node.request_exit()`` to finish on its own.
+    """
+    rclpy.init(args=sys.argv if args is None else args)
+    node = None
+    code = 0
+    try:
+        node = factory()
+        executor = MultiThreadedExecutor(num_threads=threads)
+        executor.add_node(node)
+        while rclpy.ok() and not getattr(node, "exit_requested", False):
+            executor.spin_once(timeout_sec=0.2)
+        code = getattr(node, "exit_code", 0)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            shutdown = getattr(node, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.try_shutdown()
+    return code
+
+
+def load_task(name: str, task_config: str = ""):
+    """The robot_envs task ``name``, optionally overridden by a user YAML file ``task_config``."""
+    from robot_envs.tasks import get_task
+
+    return get_task(name, task_config or None)
+
+
+class StateAssembler:
+    """Rebuilds a robot_envs ``RobotState`` from robot/current_pose, robot/joint_states, robot/wrench."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pose: np.ndarray | None = None
+        self._joints = np.zeros(7)
+        self._width = 0.0
+        self._wrench: np.ndarray | None = None
+        self._stamp = 0.0
+        self._received = -1.0  # monotonic receive time of the last pose
+
+    def on_pose(self, msg) -> None:
+        with self._lock:
+            self._pose = wire.msg_to_pose(msg)
+            self._stamp = wire.seconds_from_stamp(msg.header.stamp)
+            self._received = time.monotonic()
+
+    def on_joints(self, msg) -> None:
+        pos = dict(zip(msg.name, msg.position))
+        with self._lock:
+            if all(j in pos for j in ARM_JOINTS):
+                self._joints = np.array([pos[j] for j in ARM_JOINTS])
+            self._width = 2.0 * float(pos.get(FINGER_JOINT, self._width / 2.0))
+
+    def on_wrench(self, msg) -> None:
+        f, t = msg.wrench.force, msg.wrench.torque
+        with self._lock:
+            self._wrench = np.array([f.x, f.y, f.z, t.x, t.y, t.z])
+
+    def age(self) -> float:
+        """Seconds since the last pose arrived (inf if none yet)."""
+        return float("inf") if self._received < 0 else time.monotonic() - self._received
+
+    def state(self):
+        """The latest RobotState, or None before the first pose."""
+        from robot_envs.robot import RobotState
+
+        with self._lock:
+            if self._pose is None:
+                return None
+            return RobotState(stamp=self._stamp, ee_pose=self._pose.copy(), joint_positions=self._joints.copy(),
+                              gripper_width=self._width, external_wrench=None if self._wrench is None
+                              else self._wrench.copy(), error=None)

@@ -1,0 +1,192 @@
+"""The ONE description of the MENTOR node graph, used by the launch files and by ``mentor-run``.
+
+:func:`build_graph` turns :class:`GraphArgs` (what a user chooses: task, sim or real, cameras,
+run directory, ...) into a list of :class:`NodeSpec` (executable, node name, namespace,
+parameters, remappings). ``launch/*.launch.py`` wrap each spec in a ``launch_ros.actions.Node``;
+:mod:`mentor.runner` starts each as ``python -m mentor.<module> --ros-args ...``.
+
+Parameter precedence (lowest first): node defaults (the node's config dataclass) < the config YAML
+file (``config_file``, ``ros__parameters`` per node name or ``/**``) < values derived from
+GraphArgs here (so an explicit launch argument always wins).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+#: node executable (console script) -> python module implementing it (``python -m mentor.<module>``)
+EXECUTABLES = {
+    "sim_world_node": "sim_world_node",
+    "camera_node": "camera_node",
+    "robot_node": "robot_node",
+    "episode_node": "episode_node",
+    "policy_node": "policy_node",
+    "learner_node": "learner_node",
+    "teleop_node": "teleop_node",
+}
+MODES = ("train", "deploy")
+
+
+@dataclass
+class GraphArgs:
+    """Everything a user picks when starting the graph (launch arguments / mentor-run flags)."""
+
+    mode: str = "train"  # "train" (actor + learner) or "deploy" (evaluation, no learner)
+    task: str = "reach"  # task name registered in robot_envs.tasks
+    task_config: str = ""  # optional YAML file overriding the task's config ("" = task defaults)
+    use_sim: bool = True  # True: franky-sim + MuJoCo cameras in sim_world_node; False: real arm + RealSense
+    namespace: str = ""  # ROS namespace of this robot's graph ("" = root); also the transition source name
+    robot_ip: str = "auto"  # Franka FCI address (real); sim: loopback address franky-sim serves on ("auto" = a free one)
+    camera_names: list[str] = field(default_factory=list)  # camera names, policy channel order ([] = the task's)
+    camera_serials: list[str] = field(default_factory=list)  # RealSense serials, same order ("" = the only one)
+    run_dir: str = "runs/default"  # output directory (params, learner state, outbox, videos, episodes.csv)
+    agent_config: str = "tiny"  # mentor_policy preset name or YAML path
+    agent_overrides: str = ""  # YAML mapping of AgentConfig overrides (same for policy and learner)
+    control_hz: float = 10.0  # policy control rate [Hz]
+    max_env_steps: int = 0  # train: learner stops after this many env steps (0 = never)
+    config_file: str = ""  # parameter YAML (ros__parameters per node) merged under the derived values
+    checkpoint: str = ""  # deploy: learner checkpoint / policy weights file (.pt)
+    onnx: str = ""  # deploy: ONNX policy file (takes precedence over checkpoint)
+    episodes: int = 10  # deploy: number of evaluation episodes
+    use_teleop: bool = False  # start teleop_node (keyboard/joystick/SpaceMouse)
+    realtime_ignore: bool = False  # franky RealtimeConfig.Ignore (simulator / non-RT kernels only)
+    seed: int = 0  # seed for scene randomisation and reset noise
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if not self.task:
+            raise ValueError("task must be a non-empty task name")
+        if self.control_hz <= 0:
+            raise ValueError(f"control_hz must be > 0, got {self.control_hz}")
+        if not self.camera_names:
+            from robot_envs.tasks import task_config
+            self.camera_names = list(task_config(self.task, self.task_config or None).cameras)
+        if len(set(self.camera_names)) != len(self.camera_names):
+            raise ValueError(f"camera_names must be non-empty and unique, got {self.camera_names}")
+        if self.camera_serials and len(self.camera_serials) != len(self.camera_names):
+            raise ValueError(f"{len(self.camera_serials)} camera_serials for {len(self.camera_names)} cameras")
+        if self.namespace and not all(p.isidentifier() for p in self.namespace.strip("/").split("/")):
+            raise ValueError(f"namespace {self.namespace!r} is not a valid ROS namespace")
+        if self.mode == "deploy" and not (self.onnx or self.checkpoint):
+            raise ValueError("deploy needs a checkpoint or an onnx file")
+        if self.robot_ip == "auto" and not self.use_sim:
+            raise ValueError("robot_ip 'auto' only works with use_sim (franky-sim picks a free loopback address)")
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+
+    @property
+    def source(self) -> str:
+        """Transition source name: the namespace without slashes, or 'robot' for the root namespace."""
+        return self.namespace.strip("/").replace("/", "_") or "robot"
+
+
+@dataclass
+class NodeSpec:
+    """One node of the graph, independent of how it is started."""
+
+    name: str  # node name
+    executable: str  # console script / key of EXECUTABLES
+    namespace: str  # ROS namespace ("" = root)
+    parameters: dict = field(default_factory=dict)  # parameter name -> value (merged, final)
+    remappings: dict = field(default_factory=dict)  # from -> to topic names
+    primary: bool = False  # the graph is done when this node exits (learner in train, policy in deploy)
+
+    @property
+    def module(self) -> str:
+        return "mentor." + EXECUTABLES[self.executable]
+
+
+def package_config_dir() -> Path:
+    """The package's config/ directory (source tree or installed share/)."""
+    here = Path(__file__).resolve().parent.parent / "config"
+    if here.is_dir():
+        return here
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return Path(get_package_share_directory("mentor")) / "config"
+    except (ImportError, LookupError) as exc:
+        raise FileNotFoundError("mentor config/ directory not found (source tree or installed share)") from exc
+
+
+def default_config_file(args: GraphArgs) -> Path:
+    """config/<train|deploy>_<sim|real>.yaml shipped with the package."""
+    return package_config_dir() / f"{args.mode}_{'sim' if args.use_sim else 'real'}.yaml"
+
+
+def load_params_file(path: str | os.PathLike) -> dict:
+    """A ROS parameter YAML -> {node name or '/**': {param: value}} (namespaces stripped)."""
+    with open(path) as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of node names to ros__parameters")
+    out: dict[str, dict] = {}
+    for key, section in data.items():
+        if not isinstance(section, dict) or not isinstance(section.get("ros__parameters", {}), dict):
+            raise ValueError(f"{path}: section {key!r} must contain a ros__parameters mapping")
+        name = "/**" if key in ("/**", "**") else str(key).rstrip("/").split("/")[-1]
+        out.setdefault(name, {}).update(section.get("ros__parameters", {}))
+    return out
+
+
+def build_graph(args: GraphArgs) -> list[NodeSpec]:
+    """The nodes of the graph for ``args``, each with its final parameter dict."""
+    run = Path(args.run_dir).expanduser().resolve()
+    ns = args.namespace.strip("/")
+    common = {"task": args.task, "task_config": args.task_config, "use_sim": args.use_sim}
+    nodes: list[NodeSpec] = []
+    if args.use_sim:
+        nodes.append(NodeSpec("sim_world", "sim_world_node", ns, {
+            **common, "hostname": args.robot_ip, "cameras": list(args.camera_names),
+            "camera_hz": float(args.control_hz), "seed": args.seed}))
+    else:
+        for i, cam in enumerate(args.camera_names):
+            serial = args.camera_serials[i] if args.camera_serials else ""
+            nodes.append(NodeSpec(f"camera_{cam}", "camera_node", ns, {"camera_name": cam, "serial": serial}))
+    nodes.append(NodeSpec("robot", "robot_node", ns, {
+        **common, "robot_ip": args.robot_ip, "realtime_ignore": args.realtime_ignore or args.use_sim,
+        "seed": args.seed}))
+    nodes.append(NodeSpec("episode", "episode_node", ns, {
+        **common, "run_dir": str(run), "max_episodes": args.episodes if args.mode == "deploy" else 0}))
+    policy = {**common, "mode": args.mode, "cameras": list(args.camera_names), "control_hz": float(args.control_hz),
+              "agent_config": args.agent_config, "agent_overrides": args.agent_overrides, "source": args.source, "outbox_dir": str(run / "actor" / "outbox"),
+              "videos_dir": str(run / "videos"), "summary_path": str(run / "deploy_summary.json")}
+    if args.mode == "deploy":
+        policy.update(checkpoint=args.checkpoint, onnx=args.onnx, max_episodes=args.episodes)
+    nodes.append(NodeSpec("policy", "policy_node", ns, policy, primary=args.mode == "deploy"))
+    if args.mode == "train":
+        nodes.append(NodeSpec("learner", "learner_node", ns, {
+            **common, "cameras": list(args.camera_names), "agent_config": args.agent_config,
+            "agent_overrides": args.agent_overrides,
+            "learner_dir": str(run / "learner"), "max_env_steps": args.max_env_steps,
+            "transition_topics": ["transitions"]}, primary=True))
+    if args.use_teleop:
+        nodes.append(NodeSpec("teleop", "teleop_node", ns, {"task": args.task, "task_config": args.task_config}))
+    _merge_config_file(nodes, args)
+    return nodes
+
+
+def _merge_config_file(nodes: list[NodeSpec], args: GraphArgs) -> None:
+    """Put the config file's values under the derived ones (derived values win)."""
+    path = Path(args.config_file) if args.config_file else default_config_file(args)
+    if args.config_file and not path.is_file():
+        raise FileNotFoundError(f"config_file {path} does not exist")
+    sections = load_params_file(path) if path.is_file() else {}
+    for node in nodes:
+        merged = {**sections.get("/**", {}), **sections.get(node.executable, {}), **sections.get(node.name, {})}
+        node.parameters = {**merged, **node.parameters}
+
+
+def write_params_yaml(node: NodeSpec, directory: str | os.PathLike) -> Path:
+    """Write ``node``'s parameters as a ROS params file (``<dir>/<name>.yaml``) and return its path."""
+    from .transport import atomic_write_bytes
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    key = f"/{node.namespace}/{node.name}" if node.namespace else f"/{node.name}"
+    path = directory / f"{node.name}.yaml"
+    atomic_write_bytes(path, yaml.safe_dump({key: {"ros__parameters": node.parameters}}, sort_keys=True).encode())
+    return path

@@ -1,0 +1,287 @@
+"""learner_node: durable transition ingest, replay, MENTOR updates, weights, checkpoints.
+
+Every received transition (``transitions`` topics, one per robot) is checked against the ingest
+ledger (duplicates dropped, gaps refused and reported), appended to the EpisodeJournal (fsync)
+and only then committed and acknowledged on ``learner/ack`` (JSON {source: highest contiguous
+seq}, also re-published at ``ack_hz``). An ``is_last`` record finalises the episode into the
+ReplayBuffer and offers the agent to the top-K store (``end_episode``). A training thread runs
+``utd`` updates per env step after ``num_seed_frames`` (rate-limited by ``max_updates_per_s`` so the
+control loop keeps its CPU), publishes weights every ``publish_weights_every`` updates
+(``learner/weights``, transient-local), checkpoints atomically every ``checkpoint_every`` updates
+and on shutdown, and logs TensorBoard scalars. A restart recovers journal, replay, checkpoint and
+top-K store. With ``max_env_steps`` > 0 the node checkpoints and exits once that many env steps
+were ingested.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from std_msgs.msg import String, UInt8MultiArray
+
+from . import qos, wire
+from .common import load_task, run_node
+from .params import declare_config, parse_overrides
+from .policy_io import build_spec
+from .transport import IngestLedger
+from .weights import encode_weights
+
+
+@dataclass
+class LearnerNodeConfig:
+    task: str = field(default="reach", metadata={"help": "task name (observation/action spec)"})
+    task_config: str = field(default="", metadata={"help": "YAML file overriding the task config"})
+    use_sim: bool = field(default=True, metadata={"help": "simulated world (informational)"})
+    cameras: list[str] = field(default_factory=lambda: ["front"], metadata={"help": "camera names (channel count)"})
+    agent_config: str = field(default="tiny", metadata={"help": "mentor_policy preset or YAML path"})
+    agent_overrides: str = field(default="", metadata={"help": "YAML mapping of AgentConfig overrides"})
+    device: str = field(default="auto", metadata={"help": "torch device: auto | cpu | cuda"})
+    learner_dir: str = field(default="runs/default/learner", metadata={"help": "replay, journal, topk, checkpoints, tb"})
+    transition_topics: list[str] = field(default_factory=lambda: ["transitions"],
+                                         metadata={"help": "transition topics (one per robot namespace)"})
+    max_env_steps: int = field(default=0, metadata={"help": "checkpoint and exit after this many env steps (0 = never)"})
+    utd: float = field(default=1.0, metadata={"help": "updates per env step (update-to-data ratio)"})
+    num_seed_frames: int = field(default=-1, metadata={"help": "env steps before updates (-1 = agent config)"})
+    max_updates_per_s: float = field(default=5.0, metadata={"help": "update rate cap (0 = none) to leave CPU to the actor"})
+    publish_weights_every: int = field(default=20, metadata={"help": "publish weights every N updates"})
+    checkpoint_every: int = field(default=200, metadata={"help": "checkpoint every N updates"})
+    ack_hz: float = field(default=1.0, metadata={"help": "periodic ack re-publish rate [Hz]"})
+    replay_capacity: int = field(default=100_000, metadata={"help": "replay capacity [transitions]"})
+    log_every_s: float = field(default=5.0, metadata={"help": "progress line period [s]"})
+
+    def __post_init__(self) -> None:
+        if self.utd <= 0 or self.ack_hz <= 0 or self.log_every_s <= 0 or self.max_updates_per_s < 0:
+            raise ValueError("utd, ack_hz, log_every_s must be > 0 and max_updates_per_s >= 0")
+        if self.publish_weights_every < 1 or self.checkpoint_every < 1 or self.replay_capacity < 1:
+            raise ValueError("publish_weights_every, checkpoint_every, replay_capacity must be >= 1")
+        if not self.transition_topics:
+            raise ValueError("transition_topics must name at least one topic")
+
+
+class LearnerNode(Node):
+    def __init__(self) -> None:
+        super().__init__("learner")
+        self.cfg = declare_config(self, LearnerNodeConfig)
+        from mentor_policy.agent import MentorAgent
+        from mentor_policy.config import load_agent_config
+        from mentor_policy.replay import EpisodeJournal, ReplayBuffer, ReplayConfig
+        task = load_task(self.cfg.task, self.cfg.task_config)
+        self.acfg = load_agent_config(self.cfg.agent_config, parse_overrides(self.cfg.agent_overrides))
+        self.spec = build_spec(task, len(self.cfg.cameras))
+        root = self.root = Path(self.cfg.learner_dir)
+        self.ckpt_path = root / "checkpoints" / "latest.pt"
+        self.ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        self.agent = MentorAgent(self.spec, self.acfg, device=self.cfg.device, store_dir=root / "topk")
+        self.replay = ReplayBuffer(root / "replay", ReplayConfig(
+            capacity=self.cfg.replay_capacity, frame_stack=self.acfg.frame_stack, nstep=self.acfg.nstep,
+            discount=self.acfg.discount, batch_size=self.acfg.batch_size), self.spec)
+        self.journal = EpisodeJournal(root / "journal")
+        self.ledger = IngestLedger(root / "ingest.ledger")
+        self.seed_frames = self.acfg.num_seed_frames if self.cfg.num_seed_frames < 0 else self.cfg.num_seed_frames
+        self.updates = self.version = self.episodes = self.malformed = 0
+        self._restore()
+        self.open: dict[str, tuple[int, str]] = self._recover_journal()  # source -> (episode_id, journal key)
+        self.agent_lock, self.replay_lock = threading.Lock(), threading.Lock()
+        self.ended: queue.Queue = queue.Queue()  # (return, success) of finished episodes for the trainer
+        self.last_gap_warn: dict[str, float] = {}
+        from torch.utils.tensorboard import SummaryWriter
+        self.tb = SummaryWriter(str(root / "tb"))
+        self.pub_weights = self.create_publisher(UInt8MultiArray, "learner/weights", qos.LATCHED)
+        self.pub_ack = self.create_publisher(String, "learner/ack", qos.LATCHED)
+        group = MutuallyExclusiveCallbackGroup()
+        for topic in self.cfg.transition_topics:
+            self.create_subscription(UInt8MultiArray, topic, self._on_transition, qos.TRANSITIONS, callback_group=group)
+        self.create_timer(1.0 / self.cfg.ack_hz, self._publish_ack, callback_group=group)
+        self._publish_weights()
+        self.exit_requested, self.exit_code = False, 0
+        self.stop = threading.Event()
+        self.trainer = threading.Thread(target=self._train_loop, name="trainer", daemon=True)
+        self.trainer.start()
+        self.get_logger().info(f"learner up: spec {self.spec}, {self.replay.num_transitions} transitions in replay, "
+                               f"env_steps {self.env_steps}, updates {self.updates}, topics {self.cfg.transition_topics}")
+
+    @property
+    def env_steps(self) -> int:
+        """Env steps = step records durably ingested, over all sources (survives restarts via the ledger)."""
+        return sum(seq + 1 for seq in self.ledger.acked.values())
+
+    # -- recovery ----------------------------------------------------------------------------
+    def _restore(self) -> None:
+        if not self.ckpt_path.exists():
+            return
+        from mentor_policy.checkpoint import load_checkpoint
+        ck = load_checkpoint(self.ckpt_path)
+        self.agent.load_state_dict(ck["agent"])
+        self.updates = int(ck["updates"])
+        self.version, self.episodes = int(ck["weights_version"]), int(ck["episodes"])
+        self.get_logger().info(f"resumed from {self.ckpt_path}: updates {self.updates}, weights v{self.version}")
+
+    def _recover_journal(self) -> dict[str, tuple[int, str]]:
+        """Reopen unfinished episodes; the journal's metas repair a ledger that missed its last commit."""
+        open_eps = {}
+        for key in self.journal.keys():
+            pairs = self.journal.read(key, repair=True)
+            source, eid = key.rsplit("-ep", 1)
+            open_eps[source] = (int(eid), key)
+            for record, meta in pairs:
+                if int(meta["seq"]) == self.ledger.acked.get(source, -1) + 1:
+                    self.ledger.commit(source, int(meta["seq"]))
+            self.get_logger().info(f"recovered unfinished episode {key} ({len(pairs)} steps) from the journal")
+        return open_eps
+
+    # -- ingest ------------------------------------------------------------------------------
+    def _on_transition(self, msg: UInt8MultiArray) -> None:
+        from mentor_policy.replay import decode_step_record
+        try:
+            record, meta = decode_step_record(wire.msg_to_bytes(msg))
+            source, seq, eid = str(meta["source"]), int(meta["seq"]), int(meta["episode_id"])
+            verdict = self.ledger.check(source, seq)
+        except Exception as exc:  # noqa: BLE001 - malformed input must not kill the learner
+            self.malformed += 1
+            self.get_logger().error(f"dropping malformed transition ({len(msg.data)} bytes): {exc}")
+            return
+        if verdict == "dup":
+            return
+        if verdict == "gap":
+            self._warn_gap(source, seq)
+            return
+        key = f"{source}-ep{eid}"
+        if source in self.open and self.open[source][0] != eid:
+            self._finalise(source, truncated=True)
+        self.journal.append(key, record, meta)
+        self.ledger.commit(source, seq)
+        self.open[source] = (eid, key)
+        if record["is_last"]:
+            self._finalise(source, truncated=False)
+        self._publish_ack()
+
+    def _warn_gap(self, source: str, seq: int) -> None:
+        now = time.monotonic()
+        if now - self.last_gap_warn.get(source, 0.0) > 2.0:
+            self.last_gap_warn[source] = now
+            self.get_logger().warning(f"transition gap from {source}: have up to {self.ledger.acked.get(source, -1)}, "
+                                   f"got {seq}; waiting for the resend of {self.ledger.acked.get(source, -1) + 1}.."
+                                   f"{seq - 1} (gap events so far: {self.ledger.gaps})")
+
+    def _finalise(self, source: str, truncated: bool) -> None:
+        from mentor_policy.replay import ReplayError
+        _eid, key = self.open.pop(source)
+        try:
+            episode = self.journal.finish(key)
+        except ReplayError as exc:
+            rows = len(self.journal.read(key))
+            self.get_logger().warning(f"episode {key} ({rows} rows) not added to the replay: {exc}")
+            with open(self.root / "discarded_rows.txt", "a") as fh:  # accounted for, never silently lost
+                fh.write(f"{key} {rows}\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            self.journal.discard(key)
+            return
+        with self.replay_lock:
+            self.replay.add_episode(episode)
+        self.journal.discard(key)
+        ret = float(np.sum(episode["reward"]))
+        success = bool(episode["discount"][-1] == 0.0)
+        self.episodes += 1
+        self.ended.put((ret, success, len(episode["reward"]) - 1, truncated))
+
+    def _publish_ack(self) -> None:
+        if self.ledger.acked:
+            self.pub_ack.publish(wire.json_to_msg(dict(self.ledger.acked)))
+
+    # -- training ----------------------------------------------------------------------------
+    def _train_loop(self) -> None:
+        last_log = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                self._handle_ended()
+                if self.cfg.max_env_steps and self.env_steps >= self.cfg.max_env_steps:
+                    print(f"learner: reached {self.env_steps} env steps (max_env_steps {self.cfg.max_env_steps})",
+                          flush=True)
+                    self.exit_requested = True
+                    return
+                if not self._may_update():
+                    self.stop.wait(0.05)
+                else:
+                    t0 = time.monotonic()
+                    self._update()
+                    if self.cfg.max_updates_per_s > 0:
+                        self.stop.wait(max(0.0, 1.0 / self.cfg.max_updates_per_s - (time.monotonic() - t0)))
+                if time.monotonic() - last_log > self.cfg.log_every_s:
+                    last_log = time.monotonic()
+                    print(f"learner: env_steps {self.env_steps} updates {self.updates} episodes {self.episodes} "
+                          f"replay {self.replay.num_transitions} weights v{self.version} gaps {self.ledger.gaps} "
+                          f"dups {self.ledger.duplicates} malformed {self.malformed}", flush=True)
+        except Exception as exc:  # noqa: BLE001 - fatal: logged, node exits non-zero
+            self.get_logger().fatal(f"training loop failed: {exc!r}")
+            self.exit_code, self.exit_requested = 2, True
+            raise
+
+    def _may_update(self) -> bool:
+        if self.env_steps < max(self.seed_frames, 1) or self.replay.num_transitions < 1:
+            return False
+        return self.updates < (self.env_steps - self.seed_frames) * self.cfg.utd
+
+    def _update(self) -> None:
+        with self.replay_lock:
+            batch = self.replay.sample(self.acfg.batch_size)
+        with self.agent_lock:
+            metrics = self.agent.update(batch, self.env_steps)
+        self.updates += 1
+        for k, v in metrics.items():
+            self.tb.add_scalar(f"train/{k}", float(v), self.updates)
+        if metrics.get("perturbed"):
+            print(f"learner: perturbation at update {self.updates}", flush=True)
+        if self.updates % self.cfg.publish_weights_every == 0:
+            self._publish_weights()
+        if self.updates % self.cfg.checkpoint_every == 0:
+            self._checkpoint()
+
+    def _handle_ended(self) -> None:
+        while not self.ended.empty():
+            ret, success, length, truncated = self.ended.get()
+            with self.agent_lock:
+                self.agent.end_episode(ret, self.env_steps)
+            self.tb.add_scalar("episode/return", ret, self.env_steps)
+            self.tb.add_scalar("episode/success", float(success), self.env_steps)
+            self.tb.add_scalar("episode/length", length, self.env_steps)
+            print(f"learner: episode {self.episodes} return {ret:.3f} success {success} length {length}"
+                  f"{' truncated' if truncated else ''}", flush=True)
+
+    def _publish_weights(self) -> None:
+        with self.agent_lock:
+            state = self.agent.policy_state()
+        self.version += 1
+        self.pub_weights.publish(wire.bytes_to_msg(encode_weights(self.version, self.env_steps, state)))
+        self.tb.add_scalar("learner/weights_version", self.version, self.updates)
+
+    def _checkpoint(self) -> None:
+        from mentor_policy.checkpoint import save_checkpoint
+        with self.agent_lock:
+            obj = {"agent": self.agent.state_dict(), "policy": self.agent.policy_state(), "env_steps": self.env_steps,
+                   "updates": self.updates, "weights_version": self.version, "episodes": self.episodes}
+            save_checkpoint(self.ckpt_path, obj)
+        self.get_logger().info(f"checkpoint {self.ckpt_path} at update {self.updates}")
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        if self.trainer.is_alive() and threading.current_thread() is not self.trainer:
+            self.trainer.join(timeout=60.0)
+        self._checkpoint()
+        self.tb.close()
+        self.ledger.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(LearnerNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

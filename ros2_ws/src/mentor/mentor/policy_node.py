@@ -1,0 +1,368 @@
+"""policy_node: the fixed-rate actor (control loop at ``control_hz``).
+
+Each tick: newest frame per camera (``<camera>/color/image_raw``) -> preprocess -> single-step
+image (3*n_cam, H, W) uint8 -> frame stack; proprio from the task and the robot state; action
+from ActorPolicy (torch, train or deploy) or OnnxPolicy (deploy); a fresh ``teleop/action``
+overrides it (recorded as an intervention); the action goes out on ``policy/action``.
+In train mode every tick's step record (dm_env layout) is appended to the on-disk outbox and
+published on ``transitions``; unacknowledged records are resent (see :mod:`mentor.transport`).
+New weights (``learner/weights``) are decoded in their own callback group and swapped in between
+ticks; the version in use is published on ``policy/weights_version``. The loop never blocks on
+the learner. Deploy mode saves one video per episode and a summary JSON at the end.
+"""
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float32MultiArray, Int64, String, UInt8MultiArray
+from std_srvs.srv import Trigger
+
+from . import qos, wire
+from .common import DONE, RUNNING, StateAssembler, load_task, run_node
+from .params import declare_config, parse_overrides
+from .policy_io import EpisodeVideo, FrameStacker, build_spec, load_deploy_policy
+from .transport import Outbox
+from .weights import decode_weights
+
+
+@dataclass
+class PolicyNodeConfig:
+    mode: str = field(default="train", metadata={"help": "train (send transitions) or deploy (evaluate)"})
+    task: str = field(default="reach", metadata={"help": "task name: proprio, action space, episode length"})
+    task_config: str = field(default="", metadata={"help": "YAML file overriding the task config"})
+    use_sim: bool = field(default=True, metadata={"help": "simulated world (informational)"})
+    cameras: list[str] = field(default_factory=lambda: ["front"], metadata={"help": "camera names, channel order"})
+    control_hz: float = field(default=10.0, metadata={"help": "control rate [Hz]"})
+    agent_config: str = field(default="tiny", metadata={"help": "mentor_policy preset or YAML path"})
+    agent_overrides: str = field(default="", metadata={"help": "YAML mapping of AgentConfig overrides"})
+    device: str = field(default="auto", metadata={"help": "torch device: auto | cpu | cuda"})
+    source: str = field(default="robot", metadata={"help": "transition source name (unique per robot)"})
+    outbox_dir: str = field(default="runs/default/actor/outbox", metadata={"help": "durable transition outbox"})
+    resend_after_s: float = field(default=1.0, metadata={"help": "resend unacknowledged records after [s]"})
+    resend_per_tick: int = field(default=20, metadata={"help": "max records resent per control tick"})
+    teleop_timeout_s: float = field(default=0.3, metadata={"help": "a teleop action is fresh for [s]"})
+    frame_timeout_s: float = field(default=1.0, metadata={"help": "frames/state older than this skip the tick [s]"})
+    checkpoint: str = field(default="", metadata={"help": "deploy: checkpoint or policy weights (.pt)"})
+    onnx: str = field(default="", metadata={"help": "deploy: ONNX policy (used instead of checkpoint)"})
+    max_episodes: int = field(default=0, metadata={"help": "deploy: exit after this many episodes (0 = never)"})
+    videos_dir: str = field(default="runs/default/videos", metadata={"help": "deploy: one mp4 per episode"})
+    summary_path: str = field(default="runs/default/deploy_summary.json", metadata={"help": "deploy summary JSON"})
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("train", "deploy"):
+            raise ValueError(f"mode must be train or deploy, got {self.mode!r}")
+        if self.control_hz <= 0 or self.resend_after_s <= 0 or self.resend_per_tick < 1:
+            raise ValueError("control_hz and resend_after_s must be > 0 and resend_per_tick >= 1")
+        if self.mode == "deploy" and not (self.checkpoint or self.onnx):
+            raise ValueError("deploy mode needs checkpoint or onnx")
+
+
+class PolicyNode(Node):
+    def __init__(self) -> None:
+        super().__init__("policy")
+        self.cfg = declare_config(self, PolicyNodeConfig)
+        self.train = self.cfg.mode == "train"
+        self.task = load_task(self.cfg.task, self.cfg.task_config)
+        from mentor_policy.config import load_agent_config
+        self.agent_cfg = load_agent_config(self.cfg.agent_config, parse_overrides(self.cfg.agent_overrides))
+        self.spec = build_spec(self.task, len(self.cfg.cameras))
+        self.policy, self.version = self._make_policy()
+        self.stacker = FrameStacker(self.agent_cfg.frame_stack)
+        self.frames: dict[str, tuple[float, np.ndarray]] = {}  # camera -> (receive time, (H, W, 3) RGB)
+        self.robot_state = StateAssembler()
+        self.lock = threading.Lock()  # guards frames, status, reward, teleop, pending weights
+        self.status: dict = {}
+        self.reward = (0.0, False)
+        self.teleop: tuple[float, np.ndarray] | None = None
+        self.pending_weights = None
+        self.weights_step = 0
+        self.ep = None  # current episode bookkeeping (dict) or None
+        self.done_episodes: list[dict] = []
+        self.ticks = {"late": 0, "skipped": 0, "sent": 0, "resent": 0}
+        self.exit_requested, self.exit_code = False, 0
+        self.outbox = Outbox(self.cfg.outbox_dir) if self.train else None
+        self.resume = self._last_outbox_record()  # (episode_id, t, record) of the newest durable record
+        self.ended_episode = None if self.resume is None else self.resume[0]
+        for cam in self.cfg.cameras:
+            self.create_subscription(Image, f"{cam}/color/image_raw", lambda m, c=cam: self._on_frame(c, m), qos.SENSOR)
+        self.create_subscription(PoseStamped, "robot/current_pose", self.robot_state.on_pose, qos.STATE)
+        self.create_subscription(JointState, "robot/joint_states", self.robot_state.on_joints, qos.STATE)
+        self.create_subscription(String, "episode/status", self._on_status, qos.LATCHED)
+        self.create_subscription(Float32MultiArray, "episode/reward", self._on_reward, qos.STATE)
+        self.create_subscription(Float32MultiArray, "teleop/action", self._on_teleop, qos.COMMAND)
+        self.pub_action = self.create_publisher(Float32MultiArray, "policy/action", qos.COMMAND)
+        self.pub_version = self.create_publisher(Int64, "policy/weights_version", qos.LATCHED)
+        self.cli_end = self.create_client(Trigger, "episode/end")
+        if self.train:
+            self.pub_tr = self.create_publisher(UInt8MultiArray, "transitions", qos.TRANSITIONS)
+            self.create_subscription(String, "learner/ack", self._on_ack, qos.LATCHED)
+            self.create_subscription(UInt8MultiArray, "learner/weights", self._on_weights, qos.LATCHED,
+                                     callback_group=MutuallyExclusiveCallbackGroup())
+        self.pub_version.publish(Int64(data=self.version))
+        self.create_timer(1.0 / self.cfg.control_hz, self._tick, callback_group=MutuallyExclusiveCallbackGroup())
+        self.get_logger().info(f"policy node up: {self.cfg.mode}, spec {self.spec}, {self.cfg.control_hz} Hz")
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _make_policy(self):
+        if self.train:
+            from mentor_policy.policy import ActorPolicy
+            return ActorPolicy(self.spec, self.agent_cfg, device=self.cfg.device), 0
+        return load_deploy_policy(self.cfg.onnx, self.cfg.checkpoint, self.spec, self.agent_cfg, self.cfg.device), 0
+
+    def _last_outbox_record(self):
+        """(episode_id, t, record) of the newest outbox record: a restarted node never continues it."""
+        if not self.outbox or not self.outbox.pending_seqs():
+            return None
+        from mentor_policy.replay import decode_step_record
+        rec, meta = decode_step_record(self.outbox.due(0.0, 10**9)[-1][1])
+        return int(meta["episode_id"]), int(meta["t"]), rec
+
+    # -- callbacks ---------------------------------------------------------------------------
+    def _on_frame(self, cam: str, msg: Image) -> None:
+        """Validate + convert on arrival (a bad frame is logged and dropped; the last good one stays)."""
+        try:
+            image = wire.msg_to_image(msg)
+        except wire.WireError as exc:
+            self.ticks["bad_frames"] = self.ticks.get("bad_frames", 0) + 1
+            self.get_logger().error(f"bad frame from {cam} dropped: {exc}", throttle_duration_sec=2.0)
+            return
+        with self.lock:
+            self.frames[cam] = (time.monotonic(), image)
+
+    def _on_status(self, msg: String) -> None:
+        try:
+            status = wire.msg_to_json(msg)
+        except wire.WireError as exc:
+            self.get_logger().error(f"bad episode/status: {exc}")
+            return
+        with self.lock:
+            self.status = status
+
+    def _on_reward(self, msg: Float32MultiArray) -> None:
+        if len(msg.data) == 2 and np.all(np.isfinite(msg.data)):
+            with self.lock:
+                self.reward = (float(msg.data[0]), bool(msg.data[1] > 0.5))
+
+    def _on_teleop(self, msg: Float32MultiArray) -> None:
+        try:
+            action = wire.msg_to_action(msg, self.spec.action_dim)
+        except wire.WireError as exc:
+            self.get_logger().error(f"ignoring teleop action: {exc}")
+            return
+        with self.lock:
+            self.teleop = (time.monotonic(), np.clip(action, -1, 1))
+
+    def _on_ack(self, msg: String) -> None:
+        try:
+            acked = wire.msg_to_json(msg).get(self.cfg.source)
+        except wire.WireError as exc:
+            self.get_logger().error(f"bad learner/ack: {exc}")
+            return
+        if isinstance(acked, int):
+            with self.lock:
+                self.outbox.ack(acked)
+
+    def _on_weights(self, msg: UInt8MultiArray) -> None:
+        try:
+            version, step, state = decode_weights(wire.msg_to_bytes(msg))
+        except ValueError as exc:
+            self.get_logger().error(f"ignoring weights message: {exc}")
+            return
+        with self.lock:
+            self.pending_weights = (version, step, state)
+
+    # -- control loop ------------------------------------------------------------------------
+    def _tick(self) -> None:
+        self._swap_weights()
+        if self.train:
+            self._resend()
+        with self.lock:
+            status = dict(self.status)
+        if status.get("phase") == DONE and not self.train:
+            self._finish_deploy()
+        if self.ep is not None and status.get("episode_id") != self.ep["id"]:
+            self._close_episode(truncated=True)  # the episode node moved on (restart): truncate ours
+        if status.get("phase") != RUNNING:
+            return
+        eid = int(status["episode_id"])
+        if self.ep is None:
+            if self.resume is not None and eid == self.resume[0]:
+                self._truncate_resumed(eid)
+                return
+            if self.ended_episode is not None and eid <= self.ended_episode:
+                return
+            self._open_episode(eid)
+        obs = self._observe()
+        if obs is None:
+            return
+        self._step(*obs)
+
+    def _observe(self):
+        now = time.monotonic()
+        with self.lock:
+            frames = dict(self.frames)
+        if len(frames) < len(self.cfg.cameras) or any(now - frames[c][0] > self.cfg.frame_timeout_s for c in self.cfg.cameras):
+            self.ticks["skipped"] += 1
+            self.get_logger().warning("waiting for fresh camera frames", throttle_duration_sec=5.0)
+            return None
+        state = self.robot_state.state()
+        if state is None or self.robot_state.age() > self.cfg.frame_timeout_s:
+            self.ticks["skipped"] += 1
+            self.get_logger().warning("waiting for a fresh robot state", throttle_duration_sec=5.0)
+            return None
+        from robot_envs.camera import preprocess
+        chans = []
+        for cam in self.cfg.cameras:
+            raw = frames[cam][1]
+            chans.append(preprocess(raw, None, self.spec.image_size).transpose(2, 0, 1))
+        image = np.ascontiguousarray(np.concatenate(chans, axis=0))
+        proprio = np.asarray(self.task.proprio(state), dtype=np.float32)
+        return image, proprio, raw
+
+    def _step(self, image: np.ndarray, proprio: np.ndarray, raw: np.ndarray) -> None:
+        ep = self.ep
+        with self.lock:
+            reward, success = self.reward
+            teleop = self.teleop
+        first = ep["t"] == 0
+        reward = 0.0 if first else reward
+        terminal = (not first) and success and self.task.terminate_on_success
+        last = terminal or ep["t"] >= self.task.episode_length
+        ep["return"] += reward
+        ep["success"] = ep["success"] or (success and not first)
+        self._emit({"image": image, "proprio": proprio, "action": ep["prev_action"], "reward": reward,
+                    "discount": 0.0 if terminal else 1.0, "is_first": first, "is_last": last,
+                    "intervention": ep["prev_intervention"]})
+        if ep["video"] is not None:
+            ep["video"].add(raw)
+        if last:
+            self._close_episode(truncated=False)
+            return
+        stacked = self.stacker.push(image, reset=first)
+        fresh = teleop is not None and time.monotonic() - teleop[0] < self.cfg.teleop_timeout_s
+        if fresh:
+            action = teleop[1].astype(np.float32)
+        else:
+            action = self._act(stacked, proprio)
+        self.pub_action.publish(wire.array_to_msg(action))
+        ep["prev_action"], ep["prev_intervention"] = action, fresh
+        ep["t"] += 1
+
+    def _act(self, stacked: np.ndarray, proprio: np.ndarray) -> np.ndarray:
+        if self.train:
+            step = self.weights_step + self.ep["steps_since_weights"]
+            self.ep["steps_since_weights"] += 1
+            return np.asarray(self.policy.act(stacked, proprio, step, eval_mode=False), dtype=np.float32)
+        return np.asarray(self.policy.act(stacked, proprio), dtype=np.float32)
+
+    def _open_episode(self, eid: int) -> None:
+        video = EpisodeVideo(Path(self.cfg.videos_dir) / f"episode_{eid:05d}.mp4", self.cfg.control_hz) \
+            if not self.train else None
+        self.ep = {"id": eid, "t": 0, "return": 0.0, "success": False, "prev_action": np.zeros(self.spec.action_dim,
+                   np.float32), "prev_intervention": False, "video": video, "steps_since_weights": 0,
+                   "last_sent": None}
+        self.get_logger().info(f"episode {eid} started (weights version {self.version})")
+
+    def _truncate_resumed(self, eid: int) -> None:
+        """Restarted mid-episode ``eid``: close the learner's copy (is_last) and ask for a new episode."""
+        _eid, t, record = self.resume
+        self.resume = None
+        self.get_logger().warning(f"restarted during episode {eid} (t={t}): truncating it and requesting a new one")
+        self._open_episode(eid)
+        self.ep.update(t=t + 1, last_sent={**record, "is_last": bool(record["is_last"])})
+        self._close_episode(truncated=True, request_end=True)
+
+    def _close_episode(self, truncated: bool, request_end: bool | None = None) -> None:
+        ep, self.ep = self.ep, None
+        self.ended_episode = ep["id"]
+        if truncated and ep["last_sent"] is not None and not ep["last_sent"]["is_last"]:
+            self._emit({**ep["last_sent"], "is_first": False, "is_last": True, "reward": 0.0, "discount": 1.0},
+                       ep=ep)  # close the learner's copy; the repeated obs carries no reward
+        if ep["video"] is not None:
+            ep["video"].close()
+        self.done_episodes.append({"episode_id": ep["id"], "steps": ep["t"], "return": ep["return"],
+                                   "success": ep["success"], "truncated": truncated})
+        self.get_logger().info(f"episode {ep['id']} done: {ep['t']} steps, return {ep['return']:.3f}, "
+                               f"success {ep['success']}{' (truncated)' if truncated else ''}")
+        request_end = (not truncated) if request_end is None else request_end
+        if request_end and self.cli_end.service_is_ready():
+            self.cli_end.call_async(Trigger.Request())
+        elif request_end:
+            self.get_logger().error("episode/end service not available: the episode node is down?")
+
+    # -- transitions -------------------------------------------------------------------------
+    def _emit(self, record: dict, ep: dict | None = None) -> None:
+        ep = ep or self.ep
+        ep["last_sent"] = record
+        if not self.train:
+            return
+        from mentor_policy.replay import encode_step_record
+        seq = self.outbox.next_seq
+        payload = encode_step_record(record, {"source": self.cfg.source, "seq": seq, "episode_id": ep["id"],
+                                              "t": ep["t"]})
+        with self.lock:
+            self.outbox.append(seq, payload)
+            self.outbox.mark_sent(seq)
+        self.pub_tr.publish(wire.bytes_to_msg(payload))
+        self.ticks["sent"] += 1
+
+    def _resend(self) -> None:
+        with self.lock:
+            due = self.outbox.due(self.cfg.resend_after_s, self.cfg.resend_per_tick)
+        for seq, payload in due:
+            self.pub_tr.publish(wire.bytes_to_msg(payload))
+            with self.lock:
+                self.outbox.mark_sent(seq)
+            self.ticks["resent"] += 1
+
+    def _swap_weights(self) -> None:
+        with self.lock:
+            pending, self.pending_weights = self.pending_weights, None
+        if pending is None:
+            return
+        version, step, state = pending
+        try:
+            self.policy.load_policy_state(state)
+        except Exception as exc:  # noqa: BLE001 - keep acting with the old weights
+            self.get_logger().error(f"weights version {version} rejected: {exc}")
+            return
+        self.version, self.weights_step = version, step
+        if self.ep is not None:
+            self.ep["steps_since_weights"] = 0
+        self.pub_version.publish(Int64(data=version))
+        self.get_logger().info(f"acting with weights version {version} (learner step {step})")
+
+    def _finish_deploy(self) -> None:
+        n = len(self.done_episodes)
+        ok = [e for e in self.done_episodes if not e["truncated"]]
+        summary = {"episodes": n, "success_rate": float(np.mean([e["success"] for e in ok])) if ok else 0.0,
+                   "mean_return": float(np.mean([e["return"] for e in ok])) if ok else 0.0,
+                   "per_episode": self.done_episodes, "policy": self.cfg.onnx or self.cfg.checkpoint}
+        from .transport import atomic_write_bytes
+        Path(self.cfg.summary_path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(self.cfg.summary_path), json.dumps(summary, indent=2).encode())
+        print(f"deploy: {n} episodes, success rate {summary['success_rate']:.2f}, mean return "
+              f"{summary['mean_return']:.3f} -> {self.cfg.summary_path}", flush=True)
+        self.exit_requested = True
+
+    def shutdown(self) -> None:
+        if self.outbox is not None:
+            self.outbox.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(PolicyNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

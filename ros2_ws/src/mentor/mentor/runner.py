@@ -1,0 +1,213 @@
+"""``mentor-run``: start the MENTOR graph without ``ros2 launch`` (one process per node).
+
+    mentor-run train --use-sim --task reach --run-dir runs/x [--steps N] [--agent-config tiny]
+    mentor-run deploy --use-sim --task reach --run-dir runs/eval --checkpoint runs/x/learner/checkpoints/latest.pt
+
+Each node of :func:`mentor.graph.build_graph` runs as
+``python -m mentor.<module> --ros-args -r __ns:=/<ns> -r __node:=<name> --params-file <run_dir>/params/<name>.yaml``.
+The runner prints the learner's progress lines, stops every node on Ctrl-C or when the primary
+node (learner in train, policy in deploy) exits, and restarts nothing: if any other node dies the
+whole graph is stopped and the exit code says which node failed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .graph import GraphArgs, NodeSpec, build_graph, write_params_yaml
+
+
+def node_command(node: NodeSpec, params_file: Path) -> list[str]:
+    """The command line that starts ``node`` with the current Python interpreter."""
+    cmd = [sys.executable, "-u", "-m", node.module, "--ros-args", "-r", f"__node:={node.name}",
+           "--params-file", str(params_file)]
+    if node.namespace:
+        cmd[5:5] = ["-r", f"__ns:=/{node.namespace}"]
+    return cmd
+
+
+def node_env(domain_id: int | None = None, localhost_only: bool = True) -> dict[str, str]:
+    """Environment of a node process: headless rendering, DDS discovery scope, import paths."""
+    env = dict(os.environ)
+    env.setdefault("MUJOCO_GL", "egl")
+    env.setdefault("PYOPENGL_PLATFORM", "egl")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if localhost_only:
+        env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    if domain_id is not None:
+        env["ROS_DOMAIN_ID"] = str(domain_id)
+    pkg = str(Path(__file__).resolve().parent.parent)
+    repo = str(Path(pkg).parents[2])
+    extra = [p for p in (pkg, repo) if p not in env.get("PYTHONPATH", "").split(os.pathsep)]
+    env["PYTHONPATH"] = os.pathsep.join(extra + [p for p in [env.get("PYTHONPATH", "")] if p])
+    return env
+
+
+class GraphProcesses:
+    """Starts, watches and stops the processes of one graph (also used by the graph tests).
+
+    Node logs go to ``<run_dir>/logs/<name>.log`` (appended across restarts); ``echo`` names
+    nodes whose output is also copied to this process's stdout.
+    """
+
+    def __init__(self, nodes: list[NodeSpec], run_dir: str | os.PathLike, env: dict[str, str] | None = None,
+                 echo: tuple[str, ...] = ()) -> None:
+        self.nodes = {n.name: n for n in nodes}
+        self.run_dir = Path(run_dir)
+        self.env = env if env is not None else node_env()
+        self.echo = echo
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._threads: list[threading.Thread] = []
+        self.params_files = {n.name: write_params_yaml(n, self.run_dir / "params") for n in nodes}
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+
+    def log_path(self, name: str) -> Path:
+        return self.run_dir / "logs" / f"{name}.log"
+
+    def start(self, name: str) -> subprocess.Popen:
+        """Start (or restart) node ``name``; its stdout+stderr go to its log file."""
+        if name in self.procs and self.procs[name].poll() is None:
+            raise RuntimeError(f"node {name} is already running (pid {self.procs[name].pid})")
+        proc = subprocess.Popen(node_command(self.nodes[name], self.params_files[name]), env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = proc
+        t = threading.Thread(target=self._pump, args=(name, proc), daemon=True)
+        t.start()
+        self._threads.append(t)
+        return proc
+
+    def _pump(self, name: str, proc: subprocess.Popen) -> None:
+        with open(self.log_path(name), "ab") as log:
+            for line in iter(proc.stdout.readline, b""):
+                log.write(line)
+                log.flush()
+                if name in self.echo:
+                    sys.stdout.write(f"[{name}] {line.decode(errors='replace')}")
+                    sys.stdout.flush()
+
+    def start_all(self) -> None:
+        for name in self.nodes:
+            self.start(name)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL, timeout_s: float = 10.0) -> int | None:
+        """Send ``sig`` to node ``name`` and wait for it to exit; returns its exit code."""
+        proc = self.procs[name]
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=timeout_s)
+        return proc.returncode
+
+    def exited(self) -> dict[str, int]:
+        """Nodes that have exited and their exit codes."""
+        return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
+
+    def stop_all(self, timeout_s: float = 15.0) -> dict[str, int | None]:
+        """SIGINT every node (clean shutdown: checkpoints, outbox), SIGKILL what does not exit in time."""
+        for name, proc in self.procs.items():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + timeout_s
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"mentor-run: {name} did not stop within {timeout_s:.0f} s: killing it", file=sys.stderr)
+                self.kill(name)
+        for t in self._threads:
+            t.join(timeout=2.0)
+        return {n: p.returncode for n, p in self.procs.items()}
+
+    def read_log(self, name: str) -> str:
+        path = self.log_path(name)
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def run_graph(nodes: list[NodeSpec], run_dir: Path, domain_id: int | None, localhost_only: bool) -> int:
+    """Run until the primary node exits, another node dies, or Ctrl-C. Returns an exit code."""
+    primary = next((n.name for n in nodes if n.primary), None)
+    graph = GraphProcesses(nodes, run_dir, node_env(domain_id, localhost_only),
+                           echo=tuple(n.name for n in nodes if n.primary))
+    print(f"mentor-run: starting {', '.join(graph.nodes)} (run dir {run_dir}, logs in {run_dir / 'logs'})")
+    graph.start_all()
+    code = 0
+    try:
+        while True:
+            time.sleep(0.5)
+            exited = graph.exited()
+            if primary in exited:
+                code = exited[primary]
+                print(f"mentor-run: {primary} finished (exit code {code}); stopping the graph")
+                break
+            dead = {n: c for n, c in exited.items() if n != primary}
+            if dead:
+                print(f"mentor-run: node(s) {dead} exited unexpectedly; stopping the graph (see "
+                      f"{run_dir / 'logs'}). Nothing is restarted automatically.", file=sys.stderr)
+                code = 3
+                break
+    except KeyboardInterrupt:
+        print("mentor-run: Ctrl-C, stopping the graph")
+    finally:
+        codes = graph.stop_all()
+        print(f"mentor-run: exit codes {codes}")
+    return code
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, GraphArgs]:
+    p = argparse.ArgumentParser(prog="mentor-run", description=__doc__.split("\n\n")[0])
+    p.add_argument("mode", choices=["train", "deploy"])
+    p.add_argument("--task", default="reach")
+    p.add_argument("--task-config", default="", help="YAML file overriding the task's config")
+    sim = p.add_mutually_exclusive_group()
+    sim.add_argument("--use-sim", dest="use_sim", action="store_true", default=True,
+                     help="simulated FR3 (franky-sim) and MuJoCo cameras (default)")
+    sim.add_argument("--real", dest="use_sim", action="store_false", help="real Franka + RealSense cameras")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--steps", type=int, default=0, help="train: stop after this many env steps (0 = never)")
+    p.add_argument("--agent-config", default="tiny", help="tiny | paper | path to a YAML file")
+    p.add_argument("--agent-overrides", default="", help="YAML mapping of AgentConfig overrides")
+    p.add_argument("--control-hz", type=float, default=10.0)
+    p.add_argument("--namespace", default="")
+    p.add_argument("--robot-ip", default="auto", help="Franka address; sim: 'auto' = a free loopback address")
+    p.add_argument("--cameras", default="", help="comma-separated camera names (default: the task's)")
+    p.add_argument("--camera-serials", default="", help="comma-separated RealSense serials (real)")
+    p.add_argument("--config-file", default="", help="ROS parameter YAML merged under the derived values")
+    p.add_argument("--checkpoint", default="")
+    p.add_argument("--onnx", default="")
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--teleop", action="store_true", help="start the teleop node")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: inherited)")
+    p.add_argument("--network", action="store_true",
+                   help="discover peers on the network (default: localhost only)")
+    a = p.parse_args(argv)
+    g = GraphArgs(mode=a.mode, task=a.task, task_config=a.task_config, use_sim=a.use_sim, namespace=a.namespace,
+                  robot_ip=a.robot_ip, camera_names=[c for c in a.cameras.split(",") if c],
+                  camera_serials=[s for s in a.camera_serials.split(",") if s], run_dir=a.run_dir,
+                  agent_config=a.agent_config, agent_overrides=a.agent_overrides, control_hz=a.control_hz, max_env_steps=a.steps,
+                  config_file=a.config_file, checkpoint=a.checkpoint, onnx=a.onnx, episodes=a.episodes,
+                  use_teleop=a.teleop, seed=a.seed)
+    return a, g
+
+
+def main(argv: list[str] | None = None) -> int:
+    a, g = parse_args(argv)
+    run_dir = Path(g.run_dir).expanduser().resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_graph(build_graph(g), run_dir, a.domain_id, not a.network)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

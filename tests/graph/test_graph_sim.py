@@ -1,0 +1,216 @@
+"""The full MENTOR graph on the simulated FR3: real rclpy + DDS + franky-sim + MuJoCo + torch.
+
+One training run (shared by the tests below, started once) checks that frames flow, actions move
+the arm, episodes end and reset, transitions reach the learner's disk without gaps, updates run, a
+perturbation fires, weights reach the policy and checkpoints are written; then malformed inputs
+are injected, the learner and the policy are killed with SIGKILL and restarted, and finally every
+sequence number the policy produced is shown to be stored exactly once on the learner's disk.
+A deploy run evaluates the checkpoint (summary + videos).
+"""
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+pytest.importorskip("franky_sim")
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import Float32MultiArray, Int64, UInt8MultiArray  # noqa: E402
+
+from _graph_util import (BOX_MAX, BOX_MIN, episodes_csv_rows, ledger_acked, start_graph, stored_rows, tails,  # noqa: E402
+                         wait_for)
+from mentor import qos, wire  # noqa: E402
+from mentor.transport import Outbox  # noqa: E402
+
+pytestmark = [pytest.mark.ros, pytest.mark.sim, pytest.mark.slow]
+
+
+class Probe:
+    """A node in the test process: records robot poses and weight versions, injects bad inputs."""
+
+    def __init__(self) -> None:
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx)
+        self.node = rclpy.create_node("graph_test_probe", context=self.ctx)
+        self.poses: list[np.ndarray] = []
+        self.versions: list[int] = []
+        self.images = 0
+        self.node.create_subscription(PoseStamped, "robot/current_pose",
+                                      lambda m: self.poses.append(wire.msg_to_pose(m)), qos.STATE)
+        self.node.create_subscription(Int64, "policy/weights_version", lambda m: self.versions.append(m.data),
+                                      qos.LATCHED)
+        self.node.create_subscription(Image, "front/color/image_raw", self._on_image, qos.SENSOR)
+        self.pub_action = self.node.create_publisher(Float32MultiArray, "policy/action", qos.COMMAND)
+        self.pub_teleop = self.node.create_publisher(Float32MultiArray, "teleop/action", qos.COMMAND)
+        self.pub_image = self.node.create_publisher(Image, "front/color/image_raw", qos.SENSOR)
+        self.pub_tr = self.node.create_publisher(UInt8MultiArray, "transitions", qos.TRANSITIONS)
+        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def _on_image(self, msg: Image) -> None:
+        if msg.encoding == "rgb8":
+            self.images += 1
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.ctx)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Run the training graph through all phases; yields (run_dir, probe observations)."""
+    tmp = tmp_path_factory.mktemp("graph")
+    run, learner_dir = tmp / "run", tmp / "run" / "learner"
+    graph = start_graph(tmp)
+    probe = Probe()
+    facts: dict = {}
+    try:
+        # -- phase 1: the loop closes --------------------------------------------------------------
+        wait_for(graph, "two finished episodes", lambda: episodes_csv_rows(run) >= 2, 150)
+        wait_for(graph, "new weights in the policy", lambda: "acting with weights version" in graph.read_log("policy"), 120)
+        wait_for(graph, "a perturbation", lambda: "perturbation at update" in graph.read_log("learner"), 120)
+        wait_for(graph, "a checkpoint", lambda: (learner_dir / "checkpoints" / "latest.pt").exists(), 60)
+        facts["images"] = probe.images
+        facts["poses_phase1"] = np.array(probe.poses)
+        facts["versions"] = list(probe.versions)
+
+        # -- phase 2: malformed inputs ----------------------------------------------------------------
+        for _ in range(5):  # the command topic keeps only the newest message: send each a few times
+            for bad in ([float("nan"), 0.0, 0.0], [0.1, 0.2], [float("inf")] * 3):
+                probe.pub_action.publish(Float32MultiArray(data=bad))
+                time.sleep(0.05)
+        bad_img = wire.image_to_msg(np.zeros((10, 10, 3), np.uint8), time.time(), "front_color_optical_frame")
+        bad_img.encoding = "mono16"
+        for _ in range(5):
+            probe.pub_image.publish(bad_img)
+            probe.pub_tr.publish(wire.bytes_to_msg(b"\x00garbage" * 10))
+            time.sleep(0.05)
+        n_before = len(probe.poses)
+        t_end = time.monotonic() + 4.0
+        while time.monotonic() < t_end:  # the operator pushes far out of the box: the box holds
+            probe.pub_teleop.publish(wire.array_to_msg(np.array([5.0, 5.0, 5.0])))
+            time.sleep(0.05)
+        facts["poses_pushed"] = np.array(probe.poses[n_before:])
+        wait_for(graph, "rejections in the robot log", lambda: "NaN/inf" in graph.read_log("robot")
+                 and "expected 3" in graph.read_log("robot") and "clipped" in graph.read_log("robot"), 10)
+        wait_for(graph, "bad frame in the policy log", lambda: "bad frame from front" in graph.read_log("policy"), 10)
+        wait_for(graph, "malformed transition in the learner log",
+                 lambda: "dropping malformed transition" in graph.read_log("learner"), 10)
+
+        # -- phase 3: kill -9 learner and policy, restart --------------------------------------------
+        time.sleep(2.0)
+        graph.kill("learner")
+        time.sleep(2.0)
+        graph.start("learner")
+        wait_for(graph, "learner resumed", lambda: graph.read_log("learner").count("resumed from") >= 1, 90)
+        episodes_before = episodes_csv_rows(run)
+        time.sleep(3.0)
+        graph.kill("policy")
+        time.sleep(1.0)
+        graph.start("policy")
+        wait_for(graph, "two more episodes after the restarts", lambda: episodes_csv_rows(run) >= episodes_before + 2, 150)
+
+        # -- phase 4: drain: stop the episode node, the policy finishes its episode and resends ------
+        graph.kill("episode", signal.SIGINT)
+        time.sleep(3.0)
+        def drained():
+            last = Outbox(run / "actor" / "outbox").next_seq - 1
+            return last >= 0 and ledger_acked(learner_dir).get("robot") == last and last
+        facts["last_seq"] = wait_for(graph, "every record acknowledged", drained, 60, allowed_exits=("episode",))
+        facts["versions"] = list(probe.versions)
+        facts["logs"] = {n: graph.read_log(n) for n in graph.nodes}
+        facts["exits_before_stop"] = graph.exited()
+    except BaseException:
+        print(tails(graph, 6000))
+        raise
+    finally:
+        probe.close()
+        facts["exit_codes"] = graph.stop_all()
+    yield run, facts
+
+
+def test_frames_flow_and_actions_move_the_arm(trained):
+    _run, facts = trained
+    assert facts["images"] > 10
+    poses = facts["poses_phase1"]
+    assert len(poses) > 50
+    assert np.ptp(poses[:, :3], axis=0).max() > 0.01, "the arm never moved"
+
+
+def test_episodes_end_and_reset(trained):
+    run, _facts = trained
+    lines = (run / "episodes.csv").read_text().splitlines()
+    assert lines[0].startswith("episode_id,steps,return,success")
+    rows = [line.split(",") for line in lines[1:]]
+    assert len(rows) >= 4
+    ids = [int(r[0]) for r in rows]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all(int(r[1]) > 0 for r in rows)
+
+
+def test_learning_machinery_ran(trained):
+    run, facts = trained
+    learner_log = facts["logs"]["learner"]
+    assert "perturbation at update" in learner_log
+    assert (run / "learner" / "checkpoints" / "latest.pt").exists()
+    assert list((run / "learner" / "tb").rglob("events.out.tfevents.*"))
+    assert list((run / "learner" / "topk").iterdir())
+    assert max(facts["versions"]) > 1, f"policy never used new weights: {facts['versions']}"
+    assert "acting with weights version" in facts["logs"]["policy"]
+
+
+def test_no_transition_lost_or_duplicated_across_kill9(trained):
+    run, facts = trained
+    last = facts["last_seq"]
+    rows = stored_rows(run / "learner")
+    assert rows["replay"] > 0
+    assert rows["replay"] + rows["journal"] + rows["discarded"] == last + 1, rows
+    assert ledger_acked(run / "learner") == {"robot": last}
+    assert "resumed from" in facts["logs"]["learner"]
+
+
+def test_malformed_inputs_are_logged_and_the_arm_stays_in_the_box(trained):
+    _run, facts = trained
+    pushed = facts["poses_pushed"][:, :3]
+    assert len(pushed) > 20
+    tol = 0.01  # tracking error of the impedance controller [m]
+    assert np.all(pushed <= np.array(BOX_MAX) + tol), pushed.max(axis=0)
+    assert np.all(pushed >= np.array(BOX_MIN) - tol), pushed.min(axis=0)
+    reached = np.abs(pushed - np.array(BOX_MAX)).min(axis=0)
+    assert np.sum(reached < 0.02) >= 2, f"the push never reached the box faces: closest {reached}"
+    assert facts["exits_before_stop"] == {"episode": 0} or set(facts["exits_before_stop"]) == {"episode"}
+    logs = facts["logs"]
+    assert "NaN/inf" in logs["robot"] and "expected 3" in logs["robot"] and "clipped" in logs["robot"]
+    assert "mono16" in logs["policy"]
+    assert "dropping malformed transition" in logs["learner"]
+
+
+def test_deploy_evaluates_the_checkpoint(trained, tmp_path):
+    run, _facts = trained
+    from mentor.graph import GraphArgs, build_graph
+    from mentor.runner import GraphProcesses, node_env
+    from _graph_util import AGENT_OVERRIDES, write_run_config
+    task_yaml, params = write_run_config(tmp_path, episode_length=8)
+    args = GraphArgs(mode="deploy", task="reach", task_config=str(task_yaml), use_sim=True, robot_ip="auto",
+                     run_dir=str(tmp_path / "eval"), agent_config="tiny", agent_overrides=AGENT_OVERRIDES,
+                     checkpoint=str(run / "learner" / "checkpoints" / "latest.pt"), episodes=2,
+                     config_file=str(params))
+    graph = GraphProcesses(build_graph(args), tmp_path / "eval", node_env())
+    graph.start_all()
+    try:
+        wait_for(graph, "deploy summary", lambda: (tmp_path / "eval" / "deploy_summary.json").exists(), 150,
+                 allowed_exits=("policy", "episode"))
+    finally:
+        graph.stop_all()
+    summary = json.loads((tmp_path / "eval" / "deploy_summary.json").read_text())
+    assert summary["episodes"] >= 2 and 0.0 <= summary["success_rate"] <= 1.0
+    assert len(list((tmp_path / "eval" / "videos").glob("episode_*.mp4"))) >= 2

@@ -1,0 +1,124 @@
+"""Launch files (ast-parsed: launch/launch_ros are not installable here) vs setup.py, config/, the graph."""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+from mentor import graph
+
+ROOT = Path(__file__).resolve().parents[2]
+PKG = ROOT / "ros2_ws" / "src" / "mentor"
+LAUNCH = ROOT / "launch"
+NODE_CONFIGS = {"sim_world_node": "SimWorldNodeConfig", "camera_node": "CameraNodeConfig",
+                "robot_node": "RobotNodeConfig", "episode_node": "EpisodeNodeConfig",
+                "policy_node": "PolicyNodeConfig", "learner_node": "LearnerNodeConfig",
+                "teleop_node": "TeleopNodeConfig"}
+
+
+def _known_params(exe: str) -> set[str]:
+    """Parameters node ``exe`` declares: its config dataclass (+ FrankyRobotConfig under franky.)."""
+    cls = getattr(importlib.import_module(f"mentor.{exe}"), NODE_CONFIGS[exe])
+    known = {f.name for f in dataclasses.fields(cls)}
+    if exe == "robot_node":
+        from robot_envs.franky_robot import FrankyRobotConfig
+        known |= {f"franky.{f.name}" for f in dataclasses.fields(FrankyRobotConfig)}
+    return known
+
+
+def _console_scripts() -> dict[str, str]:
+    tree = ast.parse((PKG / "setup.py").read_text())
+    nodes = next(n for n in ast.walk(tree) if isinstance(n, ast.Assign) and n.targets[0].id == "NODES")
+    names = ast.literal_eval(nodes.value)
+    return {**{n: f"mentor.{n}:main" for n in names}, "mentor-run": "mentor.runner:main"}
+
+
+def _launch_args(path: Path) -> dict[str, str]:
+    tree = ast.parse(path.read_text())
+    args = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "ARGS")
+    return {name: default for name, default, _help in ast.literal_eval(args.value)}
+
+
+def test_launch_files_exist_and_use_only_launch_apis():
+    files = sorted(LAUNCH.glob("*.launch.py"))
+    assert {f.name for f in files} >= {"train_real.launch.py", "deploy.launch.py"}
+    for f in files:
+        tree = ast.parse(f.read_text())
+        roots = {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        roots |= {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert roots <= {"launch", "launch_ros", "mentor", "yaml"}, f"{f.name} imports {roots}"
+        assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in tree.body)
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Node"]
+        assert calls and all(any(k.arg == "package" and k.value.value == "mentor" for k in c.keywords) for c in calls)
+
+
+def test_launch_arguments_cover_the_required_ones_and_feed_graph_args():
+    fields = {f.name for f in dataclasses.fields(graph.GraphArgs)}
+    required = {"task", "robot_ip", "camera_serials", "config_file", "run_dir", "use_sim", "namespace"}
+    for name in ("train_real.launch.py", "deploy.launch.py"):
+        args = _launch_args(LAUNCH / name)
+        assert required <= set(args), f"{name} lacks {required - set(args)}"
+        assert set(args) <= fields, f"{name} declares arguments the graph does not know: {set(args) - fields}"
+    assert {"checkpoint", "onnx", "episodes"} <= set(_launch_args(LAUNCH / "deploy.launch.py"))
+
+
+def test_every_executable_is_installed_and_importable():
+    scripts = _console_scripts()
+    assert set(graph.EXECUTABLES) <= set(scripts)
+    for exe, module in graph.EXECUTABLES.items():
+        mod = importlib.import_module(f"mentor.{module}")
+        assert callable(mod.main), f"mentor.{module} has no main()"
+        assert scripts[exe] == f"mentor.{module}:main"
+
+
+def test_setup_installs_launch_and_config_dirs():
+    text = (PKG / "setup.py").read_text()
+    assert '"launch/*.launch.py"' in text and '"config/*.yaml"' in text
+    link = PKG / "launch"
+    assert link.resolve() == LAUNCH.resolve(), "ros2_ws/src/mentor/launch must point at the top-level launch/"
+    assert (PKG / "resource" / "mentor").exists() and (PKG / "package.xml").exists()
+    xml = (PKG / "package.xml").read_text()
+    assert "<build_type>ament_python</build_type>" in xml and "<name>mentor</name>" in xml
+
+
+@pytest.mark.parametrize("mode,use_sim", [("train", True), ("train", False), ("deploy", True), ("deploy", False)])
+def test_graph_parameters_match_node_configs_and_config_files(tmp_path, mode, use_sim):
+    args = graph.GraphArgs(mode=mode, use_sim=use_sim, run_dir=str(tmp_path), robot_ip="auto" if use_sim else "10.0.0.2",
+                           checkpoint="x.pt" if mode == "deploy" else "", camera_names=["front", "wrist"])
+    assert graph.default_config_file(args).is_file()
+    nodes = graph.build_graph(args)
+    names = {n.executable for n in nodes}
+    assert ("learner_node" in names) == (mode == "train")
+    assert ("sim_world_node" in names) == use_sim and ("camera_node" in names) != use_sim
+    for node in nodes:
+        unknown = set(node.parameters) - _known_params(node.executable)
+        assert not unknown, f"{node.name}: parameters {unknown} are not declared by the node"
+        path = graph.write_params_yaml(node, tmp_path / "params")
+        assert graph.load_params_file(path)[node.name] == node.parameters
+
+
+def test_config_files_name_only_known_nodes_and_parameters():
+    for path in sorted((PKG / "config").glob("*.yaml")):
+        for section, params in graph.load_params_file(path).items():
+            exe = re.sub(r"^camera_.*", "camera_node", section)
+            exe = exe if exe.endswith("_node") else f"{exe}_node"
+            assert exe in NODE_CONFIGS, f"{path.name}: unknown node section {section}"
+            unknown = set(params) - _known_params(exe)
+            assert not unknown, f"{path.name} [{section}] sets unknown parameters {unknown}"
+
+
+def test_runner_command_line(tmp_path):
+    from mentor.runner import node_command, parse_args
+    a, g = parse_args(["train", "--run-dir", str(tmp_path), "--steps", "50", "--namespace", "r1", "--cameras", "front"])
+    assert (g.mode, g.max_env_steps, g.use_sim, g.source, a.network) == ("train", 50, True, "r1", False)
+    node = next(n for n in graph.build_graph(g) if n.name == "policy")
+    cmd = node_command(node, tmp_path / "p.yaml")
+    assert cmd[1:4] == ["-u", "-m", "mentor.policy_node"] and "__ns:=/r1" in cmd and "__node:=policy" in cmd
+    with pytest.raises(SystemExit):
+        parse_args(["fly", "--run-dir", "x"])
+    with pytest.raises(ValueError, match="deploy needs a checkpoint or an onnx"):
+        parse_args(["deploy", "--run-dir", str(tmp_path)])

@@ -1,0 +1,101 @@
+"""Outbox (actor) and ingest ledger (learner): durability, resend, trimming, dedupe, gaps, torn tails."""
+from __future__ import annotations
+
+import pytest
+
+from mentor.transport import IngestLedger, Outbox, TransportError, read_records
+
+
+def _payload(i: int) -> bytes:
+    return f"record-{i}".encode() * (i % 5 + 1)
+
+
+def test_outbox_persists_and_reloads_unacked(tmp_path):
+    box = Outbox(tmp_path, segment_records=4)
+    for i in range(10):
+        box.append(box.next_seq, _payload(i))
+    box.close()
+    again = Outbox(tmp_path, segment_records=4)  # as after kill -9: everything pending, counter continues
+    assert again.pending_seqs() == list(range(10)) and again.next_seq == 10
+    assert [p for _s, p in again.due(0.0, 100)] == [_payload(i) for i in range(10)]
+
+
+def test_outbox_rejects_out_of_order_seq(tmp_path):
+    box = Outbox(tmp_path)
+    with pytest.raises(TransportError, match="expects seq 0, got 3"):
+        box.append(3, b"x")
+
+
+def test_outbox_resend_timing_and_limit(tmp_path):
+    box = Outbox(tmp_path)
+    for i in range(5):
+        box.append(i, _payload(i))
+        box.mark_sent(i, now=100.0)
+    assert box.due(1.0, 10, now=100.5) == []
+    due = box.due(1.0, 3, now=101.5)
+    assert [s for s, _ in due] == [0, 1, 2]  # oldest first, bounded
+    box.mark_sent(0, now=101.5)
+    assert [s for s, _ in box.due(1.0, 10, now=101.6)] == [1, 2, 3, 4]
+
+
+def test_outbox_ack_trims_segments_but_keeps_counter(tmp_path):
+    box = Outbox(tmp_path, segment_records=3)
+    for i in range(8):
+        box.append(i, _payload(i))
+    assert len(list(tmp_path.glob("seg_*.bin"))) == 3
+    assert box.ack(5) == 6
+    assert box.pending_seqs() == [6, 7]
+    assert sorted(p.name for p in tmp_path.glob("seg_*.bin")) == ["seg_000000000006.bin"]
+    box.ack(7)
+    box.close()
+    again = Outbox(tmp_path, segment_records=3)
+    assert again.next_seq == 8  # the newest segment survives, so seqs never restart at 0
+    assert again.ack(7) == 2 and len(again) == 0
+    again.append(8, b"next")
+
+
+def test_outbox_ignores_torn_tail(tmp_path):
+    box = Outbox(tmp_path)
+    for i in range(3):
+        box.append(i, _payload(i))
+    box.close()
+    seg = next(tmp_path.glob("seg_*.bin"))
+    data = seg.read_bytes()
+    seg.write_bytes(data[:-3])  # crash in the middle of the last write
+    assert [s for s, _ in read_records(seg)] == [0, 1]
+    seg.write_bytes(data[:-len(_payload(2))] + b"X" * len(_payload(2)))  # corrupt payload: CRC catches it
+    assert [s for s, _ in read_records(seg)] == [0, 1]
+
+
+def test_ledger_dedupe_gap_commit_and_restart(tmp_path):
+    path = tmp_path / "ingest.ledger"
+    led = IngestLedger(path)
+    assert led.check("r1", 0) == "new"
+    led.commit("r1", 0)
+    assert led.check("r1", 0) == "dup"
+    assert led.check("r1", 3) == "gap" and led.gaps == 1
+    assert led.check("r2", 0) == "new"
+    led.commit("r2", 0)
+    led.commit("r1", 1)
+    with pytest.raises(TransportError, match="out of order"):
+        led.commit("r1", 5)
+    led.close()
+    with open(path, "a") as fh:
+        fh.write("r1 2")  # torn last line (no newline, but parseable) then garbage
+        fh.write("\nr1 x\n")
+    again = IngestLedger(path)
+    assert again.acked == {"r1": 2, "r2": 0}
+    assert again.check("r1", 2) == "dup" and again.check("r1", 3) == "new"
+    with pytest.raises(TransportError, match="invalid transition source"):
+        again.check("bad name", 0)
+
+
+def test_ledger_compaction_keeps_state(tmp_path):
+    path = tmp_path / "l"
+    led = IngestLedger(path, fsync=False)
+    for i in range(10_020):
+        led.commit("a", i)
+    assert led.acked == {"a": 10_019}
+    assert len(path.read_text().splitlines()) < 100  # compacted atomically
+    led.close()
+    assert IngestLedger(path).acked == {"a": 10_019}

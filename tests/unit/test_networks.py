@@ -1,0 +1,72 @@
+"""Encoder, augmentation, critic and value predictor shapes and behaviour."""
+import torch
+import torch.nn.functional as F
+
+from mentor_policy.augment import random_shift
+from mentor_policy.networks import Actor, Critic, Encoder, ValuePredictor
+
+
+def test_encoder_shapes_and_preprocessing():
+    enc = Encoder(9, (84, 84), 32)
+    assert enc.repr_dim == 32 * 35 * 35
+    img = torch.randint(0, 256, (2, 9, 84, 84), dtype=torch.uint8)
+    out = enc(img)
+    assert out.shape == (2, enc.repr_dim)
+    # preprocessing x/255 - 0.5 happens inside: same result from the float image in [0, 255]
+    assert torch.allclose(out, enc(img.float()))
+    manual = enc.convs(img.float() / 255.0 - 0.5).flatten(1)
+    assert torch.allclose(out, manual)
+
+
+def test_encoder_multi_camera_channels():
+    enc = Encoder(3 * 3 * 2, (64, 48), 8)  # 2 cameras, frame stack 3
+    assert enc(torch.zeros(1, 18, 64, 48, dtype=torch.uint8)).shape == (1, enc.repr_dim)
+
+
+def test_channels_last_matches_contiguous():
+    enc = Encoder(9, (32, 32), 8)
+    img = torch.randint(0, 256, (3, 9, 32, 32), dtype=torch.uint8)
+    ref = enc(img)
+    enc.to(memory_format=torch.channels_last)
+    out = enc(img.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(ref, out, atol=1e-5)
+
+
+def _reference_shift(x, pad, shifts):
+    padded = F.pad(x.float(), (pad, pad, pad, pad), mode="replicate")
+    h, w = x.shape[-2:]
+    return torch.stack([padded[i, :, sy:sy + h, sx:sx + w] for i, (sy, sx) in enumerate(shifts)]).to(x.dtype)
+
+
+def test_random_shift_equals_pad_and_crop():
+    x = torch.randint(0, 256, (16, 6, 20, 24), dtype=torch.uint8)
+    gen = torch.Generator().manual_seed(3)
+    out = random_shift(x, 4, gen)
+    shifts = torch.randint(0, 9, (16, 2), generator=torch.Generator().manual_seed(3)).tolist()
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    assert torch.equal(out, _reference_shift(x, 4, shifts))
+    # shifts really vary (not all identity)
+    assert any(s != [4, 4] for s in shifts)
+    cl = random_shift(x, 4, torch.Generator().manual_seed(3), channels_last=True)
+    assert torch.equal(cl, out) and cl.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_random_shift_float_and_zero_pad():
+    x = torch.rand(4, 3, 16, 16)
+    out = random_shift(x, 2, torch.Generator().manual_seed(0))
+    shifts = torch.randint(0, 5, (4, 2), generator=torch.Generator().manual_seed(0)).tolist()
+    assert torch.equal(out, _reference_shift(x, 2, shifts))
+    assert random_shift(x, 0) is x
+
+
+def test_critic_value_and_mlp_actor_shapes():
+    critic = Critic(40, 3, 16, 32)
+    q1, q2 = critic(torch.randn(5, 40), torch.rand(5, 3) * 2 - 1)
+    assert q1.shape == q2.shape == (5, 1) and not torch.equal(q1, q2)
+    assert ValuePredictor(40, 16, 32)(torch.randn(5, 40)).shape == (5, 1)
+    actor = Actor(40, 3, 16, 32, use_moe=False)
+    acts = {}
+    mu, routing = actor(torch.randn(5, 40), acts=acts)
+    assert mu.shape == (5, 3) and routing is None and mu.abs().max() < 1
+    assert set(acts) == {"trunk", "fc1", "fc2", "out"}
+    assert acts["fc1"].shape == (1, 5, 32)
