@@ -12,7 +12,10 @@ Two set-ups, both solved as the robot-world-hand-eye problem ``A_i X = Z B_i`` o
   ``T_base_tcp_i T_tcp_camera = T_base_board T_board_camera_i``; X = T_tcp_camera, Z = T_base_board.
 
 The solver is a closed-form linear estimate (rotation from the Kronecker null space, then
-translation by least squares) refined by Gauss-Newton on all residuals. It is written here because
+translation by least squares) refined by Levenberg-Marquardt on the pose residuals, and finally (when
+the samples carry their detected corners, as HandEyeCollector stores them) on the corners'
+reprojection errors through the whole chain, which weights every measurement by its real precision
+(a single view's board rotation is far noisier than its corners). It is written here because
 the OpenCV 5.0 Python wheel does not expose ``cv2.calibrateHandEye`` /
 ``cv2.calibrateRobotWorldHandEye``. Residuals (the chain's inconsistency over samples, i.e. how far
 apart the two sides of the equation land) are reported in millimetre and degree terms.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from calibration.board import Board
@@ -45,6 +49,7 @@ class HandEyeConfig:
     min_rotation_spread_deg: float = 15.0  # solve refuses if TCP orientations span less than this [deg]
     rotation_weight_m: float = 0.1  # metres of residual one radian of rotation residual counts as
     refine_iterations: int = 30  # Gauss-Newton iterations after the linear estimate (0 = none)
+    refine_reprojection: bool = True  # finally minimise the corners' reprojection error over all samples
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -79,10 +84,20 @@ class HandEyeSample:
     T_camera_board: np.ndarray  # (4, 4) board in the camera optical frame (solvePnP)
     reprojection_px: float = 0.0  # RMS reprojection error of the board pose [px]
     n_corners: int = 0  # number of board corners used for the board pose
+    image_points: np.ndarray | None = None  # (M, 2) detected corners [px]; enables reprojection refinement
+    object_points: np.ndarray | None = None  # (M, 3) the same corners in the board frame [m]
 
     def __post_init__(self) -> None:
         self.T_base_tcp = check_transform(self.T_base_tcp, "T_base_tcp")
         self.T_camera_board = check_transform(self.T_camera_board, "T_camera_board")
+        if (self.image_points is None) != (self.object_points is None):
+            raise HandEyeError("give both image_points and object_points, or neither")
+        if self.image_points is not None:
+            self.image_points = np.asarray(self.image_points, np.float64).reshape(-1, 2)
+            self.object_points = np.asarray(self.object_points, np.float64).reshape(-1, 3)
+            if len(self.image_points) != len(self.object_points) or len(self.image_points) < 4:
+                raise HandEyeError(f"need >= 4 matching image/object points, got {len(self.image_points)} "
+                                   f"and {len(self.object_points)}")
 
 
 @dataclass
@@ -107,13 +122,17 @@ class HandEyeResult:
         return HandEyeConfig(mode=self.mode).board_frames
 
     def summary(self) -> dict[str, float]:
-        """RMS and max residuals in mm and degrees, plus the sample count."""
+        """RMS and max pose-chain residuals in mm and degrees, the sample count, and (after the
+        reprojection refinement) the corners' RMS reprojection error through the chain [px]."""
         t, r = self.residual_translation_m, self.residual_rotation_rad
-        return {"n_samples": int(t.size),
-                "translation_rms_mm": float(1e3 * np.sqrt(np.mean(t ** 2))),
-                "translation_max_mm": float(1e3 * t.max()),
-                "rotation_rms_deg": float(np.rad2deg(np.sqrt(np.mean(r ** 2)))),
-                "rotation_max_deg": float(np.rad2deg(r.max()))}
+        out = {"n_samples": int(t.size),
+               "translation_rms_mm": float(1e3 * np.sqrt(np.mean(t ** 2))),
+               "translation_max_mm": float(1e3 * t.max()),
+               "rotation_rms_deg": float(np.rad2deg(np.sqrt(np.mean(r ** 2)))),
+               "rotation_max_deg": float(np.rad2deg(r.max()))}
+        if "reprojection_rms_px" in self.extra:
+            out["reprojection_rms_px"] = float(self.extra["reprojection_rms_px"])
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,8 +238,15 @@ def rotation_spread_deg(transforms: list[np.ndarray]) -> float:
     return float(np.rad2deg(best))
 
 
-def calibrate_hand_eye(samples: list[HandEyeSample], cfg: HandEyeConfig | None = None) -> HandEyeResult:
-    """Estimate the camera (and board) transforms from samples; see the module docstring for the frames."""
+def calibrate_hand_eye(samples: list[HandEyeSample], cfg: HandEyeConfig | None = None,
+                       intrinsics: CameraIntrinsics | None = None) -> HandEyeResult:
+    """Estimate the camera (and board) transforms from samples; see the module docstring for the frames.
+
+    With ``intrinsics`` and samples that carry their corners (as HandEyeCollector stores them) and
+    ``cfg.refine_reprojection``, the pose-space estimate is refined by minimising the corners'
+    reprojection error through the whole chain (weights every measurement by its real precision:
+    single-view board rotations are much noisier than their image points suggest).
+    """
     cfg = cfg if cfg is not None else HandEyeConfig()
     if len(samples) < cfg.min_samples:
         raise HandEyeError(f"need at least {cfg.min_samples} samples, got {len(samples)}")
@@ -230,6 +256,12 @@ def calibrate_hand_eye(samples: list[HandEyeSample], cfg: HandEyeConfig | None =
                            f"tilt the gripper about several axes between samples")
     A, B = _ab_from_samples(samples, cfg.mode)
     X, Z = solve_ax_zb(A, B, cfg.rotation_weight_m, cfg.refine_iterations)
+    extra = {"rotation_spread_deg": spread}
+    if cfg.refine_reprojection and intrinsics is not None and all(s.image_points is not None for s in samples):
+        rms0 = _reprojection_rms(samples, cfg.mode, X, Z, intrinsics)
+        X, Z = _refine_reprojection(samples, cfg.mode, X, Z, intrinsics, max(cfg.refine_iterations, 5))
+        extra.update(reprojection_rms_px_before=rms0,
+                     reprojection_rms_px=_reprojection_rms(samples, cfg.mode, X, Z, intrinsics))
     t_res, r_res = [], []
     for a, b in zip(A, B):
         E = invert(Z @ b) @ a @ X
@@ -238,7 +270,56 @@ def calibrate_hand_eye(samples: list[HandEyeSample], cfg: HandEyeConfig | None =
     T_camera, T_board = (Z, X) if cfg.mode == "eye_to_hand" else (X, Z)
     return HandEyeResult(mode=cfg.mode, T_camera=T_camera, T_board=T_board,
                          residual_translation_m=np.asarray(t_res), residual_rotation_rad=np.asarray(r_res),
-                         extra={"rotation_spread_deg": spread})
+                         extra=extra)
+
+
+def _camera_board(mode: str, T_base_tcp: np.ndarray, X: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    """Predicted T_camera_board of one sample from the unknowns (see the module docstring)."""
+    if mode == "eye_to_hand":
+        return invert(Z) @ T_base_tcp @ X
+    return invert(X) @ invert(T_base_tcp) @ Z
+
+
+def _reprojection_residuals(samples, mode, X, Z, intr: CameraIntrinsics) -> np.ndarray:
+    out = []
+    for s in samples:
+        T = _camera_board(mode, s.T_base_tcp, X, Z)
+        rv = log_so3(T[:3, :3])
+        proj, _ = cv2.projectPoints(s.object_points, rv, T[:3, 3], intr.K, intr.dist)
+        out.append((proj.reshape(-1, 2) - s.image_points).reshape(-1))
+    return np.concatenate(out)
+
+
+def _reprojection_rms(samples, mode, X, Z, intr) -> float:
+    r = _reprojection_residuals(samples, mode, X, Z, intr)
+    return float(np.sqrt(np.mean(r ** 2) * 2))  # RMS of the 2-D point errors [px]
+
+
+def _refine_reprojection(samples, mode, X, Z, intr, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    """Levenberg-Marquardt on the corner reprojection errors of all samples (12 unknowns)."""
+    lam = 1e-4
+    r = _reprojection_residuals(samples, mode, X, Z, intr)
+    for _ in range(iterations):
+        J = np.empty((r.size, 12))
+        for k in range(12):
+            d = np.zeros(12)
+            d[k] = 1e-6
+            J[:, k] = (_reprojection_residuals(samples, mode, _perturb(X, d[:6]), _perturb(Z, d[6:]), intr) - r) / 1e-6
+        H, g = J.T @ J, J.T @ r
+        step = -np.linalg.solve(H + lam * np.diag(np.diag(H) + 1e-12), g)
+        Xn, Zn = _perturb(X, step[:6]), _perturb(Z, step[6:])
+        rn = _reprojection_residuals(samples, mode, Xn, Zn, intr)
+        if rn @ rn < r @ r:
+            X, Z, lam = Xn, Zn, max(lam / 10, 1e-9)
+            converged = (r @ r - rn @ rn) < 1e-10 * (r @ r) or np.linalg.norm(step) < 1e-12
+            r = rn
+            if converged:
+                break
+        else:
+            lam *= 10
+            if lam > 1e6:
+                break
+    return X, Z
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +377,7 @@ class HandEyeCollector:
         if rms > self.cfg.max_reprojection_px:
             return SampleOutcome(False, f"board pose reprojection error {rms:.2f} px > "
                                         f"{self.cfg.max_reprojection_px}", len(det), rms)
-        self.samples.append(HandEyeSample(T_base_tcp, T_cb, rms, len(det)))
+        self.samples.append(HandEyeSample(T_base_tcp, T_cb, rms, len(det), det.image_points, det.object_points))
         return SampleOutcome(True, f"sample {len(self.samples)}: {len(det)} corners, {rms:.2f} px",
                              len(det), rms)
 
@@ -306,4 +387,4 @@ class HandEyeCollector:
 
     def solve(self) -> HandEyeResult:
         """Run :func:`calibrate_hand_eye` on the collected samples."""
-        return calibrate_hand_eye(self.samples, self.cfg)
+        return calibrate_hand_eye(self.samples, self.cfg, self.intrinsics)

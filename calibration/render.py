@@ -122,10 +122,7 @@ class BoardScene:
         self.board = Board(self.cfg.board)
         self._mj = mujoco
         with tempfile.TemporaryDirectory(prefix="calib_scene_") as tmp:
-            png = Path(tmp) / "board.png"
-            img = self.board.image(self.cfg.px_per_square, self.cfg.margin_px)
-            if not cv2.imwrite(str(png), cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)):
-                raise OSError(f"could not write the board texture {png}")
+            png = write_board_texture(self.cfg, tmp)
             self.model = mujoco.MjModel.from_xml_string(scene_xml(self.cfg, png))
         self.data = mujoco.MjData(self.model)
         self._renderer = mujoco.Renderer(self.model, height=int(self.cfg.height), width=int(self.cfg.width))
@@ -179,3 +176,123 @@ def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     T[:3, :3] = np.stack([x, y, z], axis=1)
     T[:3, 3] = eye
     return T
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic data sets with a known answer (tests and the accuracy benchmark)
+# ---------------------------------------------------------------------------------------------
+def _random_tilt(rng: np.random.Generator, max_deg: float) -> np.ndarray:
+    from calibration.geometry import exp_so3
+
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    T = np.eye(4)
+    T[:3, :3] = exp_so3(axis * np.deg2rad(rng.uniform(0.0, max_deg)))
+    return T
+
+
+def board_centred(scene: BoardScene, T_world_centre: np.ndarray) -> np.ndarray:
+    """T_world_board whose pattern centre sits at ``T_world_centre`` (same axes)."""
+    w, h = scene.cfg.board.size_m
+    T = np.eye(4)
+    T[:3, 3] = [-w / 2, -h / 2, 0.0]
+    return T_world_centre @ T
+
+
+def render_intrinsic_views(scene: BoardScene, n: int, rng: np.random.Generator,
+                           max_tries: int = 100) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``n`` renders of the board (at the world origin) in which it is detected, seen from 0.35-0.6 m
+    at 9-37 deg incidence with random roll: [(image (H, W, 3) uint8, T_world_camera (4, 4))]."""
+    from calibration.geometry import exp_so3
+
+    centre = np.r_[np.array(scene.cfg.board.size_m) / 2, 0.0]
+    views: list[tuple[np.ndarray, np.ndarray]] = []
+    for _ in range(max_tries):
+        if len(views) == n:
+            return views
+        d, th, ph = rng.uniform(0.35, 0.6), rng.uniform(0.15, 0.65), rng.uniform(0, 2 * np.pi)
+        eye = centre + d * np.array([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph), -np.cos(th)])
+        T = look_at(eye, centre + np.r_[rng.normal(size=2) * 0.03, 0.0], up=(0.0, -1.0, 0.0))
+        roll = np.eye(4)
+        roll[:3, :3] = exp_so3([0.0, 0.0, rng.uniform(-0.6, 0.6)])
+        T = T @ roll
+        img = scene.render(T, np.eye(4))
+        if scene.board.detect(img) is not None:
+            views.append((img, T))
+    raise RuntimeError(f"only {len(views)} of {n} views showed the board after {max_tries} tries")
+
+
+def render_eye_to_hand(scene: BoardScene, n: int, rng: np.random.Generator, T_base_camera: np.ndarray,
+                       T_tcp_board: np.ndarray, workspace_centre=(0.5, 0.0, 0.3), spread_m: float = 0.08,
+                       max_tilt_deg: float = 30.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Board held by the gripper, camera fixed: [(image, T_base_tcp)] for ``n`` random TCP poses that
+    turn the board towards the camera (tilted up to ``max_tilt_deg``); the world frame is the base."""
+    out = []
+    c0 = np.asarray(workspace_centre, np.float64)
+    for _ in range(n):
+        centre = c0 + rng.uniform(-spread_m, spread_m, size=3)
+        facing = look_at(centre, 2 * centre - T_base_camera[:3, 3])  # board z points away from the camera
+        T_base_board = board_centred(scene, facing @ _random_tilt(rng, max_tilt_deg))
+        T_base_tcp = T_base_board @ np.linalg.inv(T_tcp_board)
+        out.append((scene.render(T_base_camera, T_base_board), T_base_tcp))
+    return out
+
+
+def render_eye_in_hand(scene: BoardScene, n: int, rng: np.random.Generator, T_base_board: np.ndarray,
+                       T_tcp_camera: np.ndarray, height_m=(0.3, 0.5), spread_m: float = 0.15,
+                       max_tries: int = 100) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Camera on the flange, board fixed: [(image, T_base_tcp)] for ``n`` views (board detected) from
+    ``height_m`` above the board's centre along its normal, shifted up to ``spread_m``, random roll."""
+    centre = (T_base_board @ np.r_[np.array(scene.cfg.board.size_m) / 2, 0.0, 1.0])[:3]
+    normal = -T_base_board[:3, 2]  # the printed side faces -z of the board frame
+    e1 = T_base_board[:3, 0]
+    e2 = np.cross(normal, e1)
+    out = []
+    for _ in range(max_tries):
+        if len(out) == n:
+            return out
+        a, b = rng.uniform(-spread_m, spread_m, size=2)
+        eye = centre + a * e1 + b * e2 + rng.uniform(*height_m) * normal
+        ang = rng.uniform(0, 2 * np.pi)
+        T_base_camera = look_at(eye, centre + rng.normal(size=3) * 0.02, up=np.cos(ang) * e1 + np.sin(ang) * e2)
+        img = scene.render(T_base_camera, T_base_board)
+        if scene.board.detect(img) is not None:
+            out.append((img, T_base_camera @ np.linalg.inv(T_tcp_camera)))
+    raise RuntimeError(f"only {len(out)} of {n} views showed the board after {max_tries} tries")
+
+
+def write_board_texture(cfg: BoardSceneConfig, directory: str | Path) -> Path:
+    """Write the board texture (RGB PNG, ``margin_px`` white border) into ``directory``; returns its path."""
+    png = Path(directory) / "calibration_board.png"
+    img = Board(cfg.board).image(cfg.px_per_square, cfg.margin_px)
+    if not cv2.imwrite(str(png), cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)):
+        raise OSError(f"could not write the board texture {png}")
+    return png
+
+
+def attach_board(asset, parent_body, cfg: BoardSceneConfig, texture_png: str | Path, T_parent_board: np.ndarray,
+                 name: str = "calib_board"):
+    """Add the textured board to an MJCF element tree (xml.etree) as a massless-looking visual body.
+
+    Args:
+        asset: the <asset> element to receive the texture, material and mesh.
+        parent_body: the <body> (or <worldbody>) element the board hangs on, e.g. a robot's hand.
+        cfg: board geometry; texture_png: from :func:`write_board_texture`.
+        T_parent_board: (4, 4) pose of the board frame in the parent body frame [m].
+    Returns:
+        the new <body> element (named ``name``).
+    """
+    import xml.etree.ElementTree as ET
+
+    T = check_transform(T_parent_board, "T_parent_board")
+    verts, faces, uv = _board_mesh(cfg)
+    ET.SubElement(asset, "texture", name=f"{name}_tex", type="2d", file=Path(texture_png).as_posix())
+    ET.SubElement(asset, "material", name=f"{name}_mat", texture=f"{name}_tex", specular="0", shininess="0",
+                  reflectance="0")
+    ET.SubElement(asset, "mesh", name=f"{name}_mesh", vertex=_fmt(verts), face=_fmt(faces.astype(int)),
+                  texcoord=_fmt(uv))
+    q = matrix_to_quat(T[:3, :3])
+    body = ET.SubElement(parent_body, "body", name=name, pos=_fmt(T[:3, 3]), quat=_fmt([q[3], q[0], q[1], q[2]]))
+    ET.SubElement(body, "geom", name=f"{name}_geom", type="mesh", mesh=f"{name}_mesh", material=f"{name}_mat",
+                  contype="0", conaffinity="0", group="0", mass="0.001")
+    return body

@@ -9,6 +9,7 @@ path, which gives the same values as the dense training path.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,10 @@ def export_onnx(policy, path: str | Path, opset: int = ONNX_OPSET) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        with torch.no_grad():
+        # The legacy TorchScript exporter is used on purpose: the dynamo exporter needs onnxscript,
+        # which this project does not depend on. Its deprecation notice is silenced for this call only.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
             torch.onnx.export(module, args, tmp, input_names=names, output_names=["action"],
                               dynamic_axes=dynamic, opset_version=opset, dynamo=False)
         model = onnx.load(tmp)

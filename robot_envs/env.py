@@ -129,7 +129,8 @@ class RobotEnv:
 
         info: ``success`` (bool), ``safety_clamped`` (target changed by the safety layer),
         ``clamp_distance`` [m], ``t`` (steps in the episode), ``tick_overrun`` (the step missed its
-        control tick), ``robot_error`` (str or None) and the task's ``info()``.
+        control tick), ``robot_error`` (str or None) and the task's ``info()``. A robot error (a
+        rejected command or an error in the state) truncates the episode; ``reset()`` recovers.
         Raises NonFiniteActionError / ValueError for NaN or wrong-shape actions (nothing is sent).
         """
         self._require_open()
@@ -140,17 +141,18 @@ class RobotEnv:
         if width is None:
             width = self.task.cfg.gripper_width
         safe = self.safety.clamp(state.ee_pose, target)
-        self.robot.command_pose(safe, self.safety.clamp_gripper(width))
+        command_error = self._command(safe, self.safety.clamp_gripper(width))
         overrun = self._wait_tick()
         state = self.robot.read_state()
         obs = self._observe(state)
         reward, success = self.task.reward(self._reward_context(state))
         self._t += 1
         terminated = bool(success and self.task.terminate_on_success)
-        truncated = bool(self._t >= self.task.episode_length or state.error is not None)
+        robot_error = command_error or state.error
+        truncated = bool(self._t >= self.task.episode_length or robot_error is not None)
         info = {"success": bool(success), "safety_clamped": bool(not np.allclose(safe, target, atol=1e-9)),
                 "clamp_distance": float(np.linalg.norm(safe[:3] - target[:3])), "t": self._t,
-                "tick_overrun": overrun, "robot_error": state.error, **self.task.info()}
+                "tick_overrun": overrun, "robot_error": robot_error, **self.task.info()}
         return obs, float(reward), terminated, truncated, info
 
     def close(self) -> None:
@@ -185,6 +187,14 @@ class RobotEnv:
             logger.warning("robot reports an error before reset (%s); recovering", state.error)
             if not self.robot.recover():
                 raise RobotError(f"robot could not recover from: {state.error}")
+
+    def _command(self, pose: np.ndarray, width: float | None) -> str | None:
+        try:
+            self.robot.command_pose(pose, width)
+        except RobotError as e:  # returned as info["robot_error"]; the episode is truncated
+            logger.warning("robot rejected the command (episode truncated, reset recovers): %s", e)
+            return str(e)
+        return None
 
     def _wait_tick(self) -> bool:
         now = self.clock.now()

@@ -100,6 +100,7 @@ class FrankyRobot(Robot):
         self._gripper_target: float | None = None
         self._gripper_future = None
         self._gripper_width = 0.0
+        self._connected = False
 
     # -- connection -------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -116,6 +117,7 @@ class FrankyRobot(Robot):
                 raise RobotError(f"could not connect to the Franka Hand at {self.cfg.hostname}: {e} "
                                  "(set gripper_enabled=False for an arm without a hand)") from e
         self._error = None
+        self._connected = True
 
     def _open_robot(self):
         franky = self._franky
@@ -141,15 +143,24 @@ class FrankyRobot(Robot):
         self._robot = None
         self._gripper = None
         self._gripper_future = None
+        self._connected = False
 
     def _require(self):
-        if self._robot is None:
+        if not self._connected:
             raise RobotError("FrankyRobot is not connected (use it as a context manager or call connect())")
+        if self._robot is None:
+            raise RobotError(f"connection to {self.cfg.hostname} lost, call recover(): {self._error}")
         return self._robot
 
     # -- state ------------------------------------------------------------------------------------
     def read_state(self) -> RobotState:
-        """Current state; a franky error (also from a running asynchronous motion) sets ``error``."""
+        """Current state; a franky error (also from a running asynchronous motion) sets ``error``.
+
+        When the connection is lost the last known pose is returned with ``error`` set and
+        ``extras["stale"] = True``.
+        """
+        if self._connected and self._robot is None and self._last_state is not None:
+            return self._stale_state()
         robot = self._require()
         try:
             robot.poll_motion()  # surfaces exceptions of the asynchronous motion
@@ -172,12 +183,15 @@ class FrankyRobot(Robot):
             self._set_error(e)
             if self._last_state is None:
                 raise RobotError(f"cannot read the robot state: {e}") from e
-            last = self._last_state
-            return RobotState(stamp=time.monotonic(), ee_pose=last.ee_pose, joint_positions=last.joint_positions,
-                              gripper_width=last.gripper_width, external_wrench=None, error=self._error,
-                              extras={"stale": True})
+            return self._stale_state()
         self._last_state = state
         return state
+
+    def _stale_state(self) -> RobotState:
+        last = self._last_state
+        return RobotState(stamp=time.monotonic(), ee_pose=last.ee_pose, joint_positions=last.joint_positions,
+                          gripper_width=last.gripper_width, external_wrench=None, error=self._error,
+                          extras={"stale": True})
 
     def _read_gripper_width(self) -> float:
         if self._gripper is None:
@@ -268,7 +282,8 @@ class FrankyRobot(Robot):
 
         Returns True when recovered; raises RobotError after ``recovery_attempts`` failed attempts.
         """
-        self._require()
+        if not self._connected:
+            raise RobotError("FrankyRobot is not connected (call connect() first)")
         last = None
         for attempt in range(1, int(self.cfg.recovery_attempts) + 1):
             try:
@@ -284,15 +299,16 @@ class FrankyRobot(Robot):
 
     def _recover_once(self) -> None:
         robot = self._robot
-        try:
-            robot.stop()
-            broken = False
-            robot.has_errors  # raises when the connection is broken
-        except self._errors as e:
-            logger.warning("connection unusable (%s), reconnecting to %s", e, self.cfg.hostname)
-            broken = True
+        broken = robot is None
+        if not broken:
+            try:
+                robot.stop()
+                robot.has_errors  # raises when the connection is broken
+            except self._errors as e:
+                logger.warning("connection unusable (%s), reconnecting to %s", e, self.cfg.hostname)
+                broken = True
         if broken:
-            self._robot = None
+            self._robot = None  # a half-dead connection is never reused
             self._robot = robot = self._open_robot()
         if not robot.recover_from_errors():
             raise RobotError("franky recover_from_errors() returned False")

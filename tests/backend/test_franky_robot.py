@@ -78,8 +78,10 @@ def test_move_to_rejects_bad_input(robot):
         robot.move_to(HOME, timeout_s=0.0)
 
 
-def test_command_pose_stream_moves_toward_target(home):
+def test_command_pose_stream_moves_toward_target(world, home):
+    """10 Hz on the simulator's clock (robust to a loaded CPU running the sim slower than real time)."""
     robot = home
+    clock = world.clock
     goal = HOME.copy()
     goal[:3] += [0.06, 0.06, -0.03]
     dist0 = np.linalg.norm(robot.read_state().ee_pose[:3] - goal[:3])
@@ -93,9 +95,9 @@ def test_command_pose_stream_moves_toward_target(home):
         t0 = time.monotonic()
         robot.command_pose(step)
         assert time.monotonic() - t0 < 0.5  # non-blocking (generous bound: shared CPU)
-        time.sleep(0.1)
+        clock.sleep(0.1)
         dists.append(np.linalg.norm(robot.read_state().ee_pose[:3] - goal[:3]))
-    assert dists[5] < dist0 - 0.02  # it is moving toward the goal early on
+    assert dists[9] < dist0 - 0.03  # it is moving toward the goal early on
     assert dists[-1] < 2e-3
 
 
@@ -146,6 +148,7 @@ def test_recovery_budget_exhausted_gives_clear_error():
     try:
         r = FrankyRobot(_robot_cfg(w.hostname, gripper_enabled=False, recovery_attempts=2, recovery_delay_s=0.05))
         r.connect()
+        r.read_state()
         w.close()  # the robot is gone for good: recovery cannot succeed
         time.sleep(1.2)
         assert r.read_state().error is not None

@@ -17,7 +17,7 @@ AGENT_OVERRIDES = ("{num_seed_frames: 30, num_expl_steps: 30, batch_size: 16, pe
 # A small workspace box around the reset pose (0.45, 0, 0.25) so a teleop push reaches its faces quickly.
 BOX_MIN, BOX_MAX = (0.30, -0.15, 0.10), (0.52, 0.08, 0.31)
 LEARNER_PARAMS = {"utd": 1.0, "max_updates_per_s": 4.0, "publish_weights_every": 5, "checkpoint_every": 10,
-                  "log_every_s": 2.0, "num_seed_frames": 30}
+                  "log_every_s": 2.0, "num_seed_frames": 30, "replay_capacity": 5000}
 
 
 def write_run_config(tmp: Path, episode_length: int = 12) -> tuple[Path, Path]:

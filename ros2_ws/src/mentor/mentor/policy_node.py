@@ -24,7 +24,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Float32MultiArray, Int64, String, UInt8MultiArray
+from std_msgs.msg import Float32MultiArray, Float64MultiArray, Int64, String, UInt8MultiArray
 from std_srvs.srv import Trigger
 
 from . import qos, wire
@@ -78,6 +78,7 @@ class PolicyNode(Node):
         self.spec = build_spec(self.task, len(self.cfg.cameras))
         self.policy, self.version = self._make_policy()
         self.stacker = FrameStacker(self.agent_cfg.frame_stack)
+        self.frame_stamps: dict[str, float] = {}  # camera -> header stamp of the newest frame (wall s)
         self.frames: dict[str, tuple[float, np.ndarray]] = {}  # camera -> (receive time, (H, W, 3) RGB)
         self.robot_state = StateAssembler()
         self.lock = threading.Lock()  # guards frames, status, reward, teleop, pending weights
@@ -102,6 +103,7 @@ class PolicyNode(Node):
         self.create_subscription(Float32MultiArray, "teleop/action", self._on_teleop, qos.COMMAND)
         self.pub_action = self.create_publisher(Float32MultiArray, "policy/action", qos.COMMAND)
         self.pub_version = self.create_publisher(Int64, "policy/weights_version", qos.LATCHED)
+        self.pub_timing = self.create_publisher(Float64MultiArray, "policy/timing", qos.STATE)
         self.cli_end = self.create_client(Trigger, "episode/end")
         if self.train:
             self.pub_tr = self.create_publisher(UInt8MultiArray, "transitions", qos.TRANSITIONS)
@@ -128,6 +130,11 @@ class PolicyNode(Node):
         return int(meta["episode_id"]), int(meta["t"]), rec
 
     # -- callbacks ---------------------------------------------------------------------------
+    def _publish_timing(self, tick_start: float, frame_stamp: float) -> None:
+        """policy/timing: [tick start (wall s), frame stamp -> command (s), tick compute (s)]."""
+        now = time.time()
+        self.pub_timing.publish(Float64MultiArray(data=[tick_start, now - frame_stamp, now - tick_start]))
+
     def _on_frame(self, cam: str, msg: Image) -> None:
         """Validate + convert on arrival (a bad frame is logged and dropped; the last good one stays)."""
         try:
@@ -138,6 +145,7 @@ class PolicyNode(Node):
             return
         with self.lock:
             self.frames[cam] = (time.monotonic(), image)
+            self.frame_stamps[cam] = wire.seconds_from_stamp(msg.header.stamp)
 
     def _on_status(self, msg: String) -> None:
         try:
@@ -183,6 +191,7 @@ class PolicyNode(Node):
 
     # -- control loop ------------------------------------------------------------------------
     def _tick(self) -> None:
+        self.tick_start = time.time()
         self._swap_weights()
         if self.train:
             self._resend()
@@ -255,6 +264,9 @@ class PolicyNode(Node):
         else:
             action = self._act(stacked, proprio)
         self.pub_action.publish(wire.array_to_msg(action))
+        with self.lock:
+            stamp = min(self.frame_stamps.values())
+        self._publish_timing(self.tick_start, stamp)
         ep["prev_action"], ep["prev_intervention"] = action, fresh
         ep["t"] += 1
 

@@ -41,7 +41,7 @@ class RobotNodeConfig:
     state_hz: float = field(default=20.0, metadata={"help": "rate of state publishing [Hz]"})
     teleop_timeout_s: float = field(default=0.3, metadata={"help": "a teleop action is fresh for this long [s]"})
     connect_timeout_s: float = field(default=30.0, metadata={"help": "keep retrying the connection this long [s]"})
-    reset_timeout_s: float = field(default=15.0, metadata={"help": "time limit of the reset move [s]"})
+    reset_timeout_s: float = field(default=30.0, metadata={"help": "time limit of the reset move [s]"})
     base_frame: str = field(default="base", metadata={"help": "frame_id of poses and wrenches"})
     seed: int = field(default=0, metadata={"help": "seed of the reset-pose noise"})
 
@@ -210,8 +210,9 @@ class RobotNode(Node):
                 state = self.robot.read_state()
                 if state.error:
                     self._recover_locked(state.error)
-                pose = self.task.sample_reset_pose(self.rng)
-                self.robot.move_to(pose, timeout_s=self.cfg.reset_timeout_s)
+            pose = self.task.sample_reset_pose(self.rng)
+            # not under self.lock: state publishing goes on; ``busy`` keeps commands out
+            self.robot.move_to(pose, timeout_s=self.cfg.reset_timeout_s)
             resp.success, resp.message = True, f"at reset pose {np.round(pose[:3], 3).tolist()}"
         except Exception as exc:  # noqa: BLE001 - reported to the caller and logged
             self.last_error = str(exc)

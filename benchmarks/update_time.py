@@ -1,0 +1,90 @@
+"""Learner update time of MentorAgent at the paper configuration (or any preset).
+
+Usage: .venv/bin/python benchmarks/update_time.py [--config paper] [--batch 256] [--updates 10]
+       [--warmup 2] [--threads N] [--json out.json]
+Prints the median / min / max wall time per update (ms) over ``--updates`` updates after warm-up,
+plus the machine load average (other processes share the CPU).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mentor_policy.agent import MentorAgent  # noqa: E402
+from mentor_policy.config import load_agent_config  # noqa: E402
+from mentor_policy.specs import EnvSpec  # noqa: E402
+
+
+def make_batch(rng: np.random.Generator, spec: EnvSpec, frame_stack: int, b: int) -> dict:
+    c = spec.stacked_channels(frame_stack)
+    h, w = spec.image_size
+    batch = {"image": rng.integers(0, 256, (b, c, h, w), dtype=np.uint8),
+             "next_image": rng.integers(0, 256, (b, c, h, w), dtype=np.uint8),
+             "action": rng.uniform(-1, 1, (b, spec.action_dim)).astype(np.float32),
+             "reward": rng.standard_normal(b).astype(np.float32),
+             "discount": np.full(b, 0.99 ** 3, np.float32)}
+    if spec.proprio_dim:
+        batch["proprio"] = rng.standard_normal((b, spec.proprio_dim)).astype(np.float32)
+        batch["next_proprio"] = rng.standard_normal((b, spec.proprio_dim)).astype(np.float32)
+    return batch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="paper")
+    ap.add_argument("--batch", type=int, default=None, help="batch size (default: the config's)")
+    ap.add_argument("--image", type=int, default=84)
+    ap.add_argument("--cameras", type=int, default=1)
+    ap.add_argument("--proprio", type=int, default=0)
+    ap.add_argument("--action-dim", type=int, default=4)
+    ap.add_argument("--updates", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    over = {"perturb_mode": "none"}  # measure the update itself; perturbation is rare (every 10k)
+    if args.batch:
+        over["batch_size"] = args.batch
+    cfg = load_agent_config(args.config, over)
+    spec = EnvSpec(3 * args.cameras, (args.image, args.image), args.proprio, args.action_dim)
+    agent = MentorAgent(spec, cfg, device=args.device)
+    rng = np.random.default_rng(0)
+    batches = [make_batch(rng, spec, cfg.frame_stack, cfg.batch_size) for _ in range(2)]
+    for i in range(args.warmup):
+        agent.update(batches[i % 2], 10_000 + i)
+    times = []
+    for i in range(args.updates):
+        if agent.device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        agent.update(batches[i % 2], 20_000 + i)
+        if agent.device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) * 1e3)
+    load = os.getloadavg()
+    res = {"config": args.config, "batch": cfg.batch_size, "image": args.image, "channels": spec.stacked_channels(cfg.frame_stack),
+           "experts": cfg.num_experts if cfg.use_moe else 0, "top_k": cfg.moe_top_k, "device": str(agent.device),
+           "threads": torch.get_num_threads(), "median_ms": statistics.median(times), "min_ms": min(times),
+           "max_ms": max(times), "updates": args.updates, "loadavg_1m": load[0]}
+    print(f"update time ({res['config']}, batch {res['batch']}, {args.image}x{args.image}x{res['channels']}, "
+          f"E={res['experts']} k={res['top_k']}, {res['device']}, {res['threads']} threads): "
+          f"median {res['median_ms']:.0f} ms, min {res['min_ms']:.0f} ms, max {res['max_ms']:.0f} ms "
+          f"over {args.updates} updates; load average {load[0]:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()

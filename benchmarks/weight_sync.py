@@ -1,0 +1,110 @@
+"""Weight sync latency: learner publishes weights -> the policy node acts with them.
+
+Starts a real policy node (its own process, rclpy/DDS) and plays the learner: publishes versioned
+policy states of the given agent configs on ``learner/weights`` (reliable, transient-local) and
+times until the policy node reports the version on ``policy/weights_version`` (published right
+after the swap at the start of a control tick, so the figure includes up to one control period).
+
+    .venv/bin/python benchmarks/weight_sync.py [--configs tiny,paper] [--repeats 10] [--control-hz 10]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "ros2_ws" / "src" / "mentor")]
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
+
+import rclpy  # noqa: E402
+from std_msgs.msg import Int64, UInt8MultiArray  # noqa: E402
+
+from mentor import qos, wire  # noqa: E402
+from mentor.graph import NodeSpec  # noqa: E402
+from mentor.policy_io import build_spec  # noqa: E402
+from mentor.runner import GraphProcesses, node_env  # noqa: E402
+from mentor.weights import encode_weights  # noqa: E402
+
+
+def policy_state(agent_config: str, task: str):
+    from mentor_policy.config import load_agent_config
+    from mentor_policy.policy import ActorPolicy
+    from robot_envs.tasks import get_task
+    cfg = load_agent_config(agent_config)
+    return ActorPolicy(build_spec(get_task(task), 1), cfg, device="cpu").policy_state()
+
+
+def measure(agent_config: str, repeats: int, control_hz: float, task: str) -> tuple[list[float], int]:
+    tmp = Path(tempfile.mkdtemp(prefix="mentor_bench_weights_"))
+    spec = NodeSpec("policy", "policy_node", "", {
+        "mode": "train", "task": task, "cameras": ["front"], "control_hz": control_hz, "agent_config": agent_config,
+        "outbox_dir": str(tmp / "outbox"), "source": "bench"})
+    graph = GraphProcesses([spec], tmp, node_env())
+    node = rclpy.create_node(f"bench_weights_{agent_config}")
+    seen: dict[int, float] = {}
+    node.create_subscription(Int64, "policy/weights_version", lambda m: seen.setdefault(m.data, time.monotonic()),
+                             qos.LATCHED)
+    pub = node.create_publisher(UInt8MultiArray, "learner/weights", qos.LATCHED)
+    executor = rclpy.executors.SingleThreadedExecutor()
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    state = policy_state(agent_config, task)
+    graph.start("policy")
+    latencies, size = [], 0
+    try:
+        deadline = time.monotonic() + 120
+        while 0 not in seen:  # the node is up and subscribed
+            if time.monotonic() > deadline or graph.exited():
+                raise RuntimeError(f"policy node did not come up: {graph.read_log('policy')[-2000:]}")
+            time.sleep(0.1)
+        time.sleep(1.0)
+        for version in range(1, repeats + 1):
+            payload = encode_weights(version, 1000 * version, state)
+            size = len(payload)
+            t0 = time.monotonic()
+            pub.publish(wire.bytes_to_msg(payload))
+            while version not in seen:
+                if time.monotonic() - t0 > 30:
+                    raise RuntimeError(f"version {version} never reached the policy: "
+                                       f"{graph.read_log('policy')[-2000:]}")
+                time.sleep(0.001)
+            latencies.append(seen[version] - t0)
+            time.sleep(0.2)
+    finally:
+        graph.stop_all()
+        executor.shutdown()
+        node.destroy_node()
+    return latencies, size
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--configs", default="tiny,paper")
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--control-hz", type=float, default=10.0)
+    p.add_argument("--task", default="reach")
+    a = p.parse_args()
+    rclpy.init()
+    try:
+        for cfg in a.configs.split(","):
+            lat, size = measure(cfg, a.repeats, a.control_hz, a.task)
+            ms = np.array(lat) * 1e3
+            print(f"weights {cfg}: payload {size / 1e6:.2f} MB, publish -> acting ({a.repeats} swaps, control "
+                  f"{a.control_hz:.0f} Hz): p50 {np.percentile(ms, 50):.0f} ms  p99 {np.percentile(ms, 99):.0f} ms  "
+                  f"max {ms.max():.0f} ms")
+    finally:
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
