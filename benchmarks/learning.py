@@ -87,6 +87,9 @@ class LearningBenchmarkConfig:
         for name in ("steps", "eval_every", "eval_episodes", "replay_capacity"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if int(self.steps) % int(self.eval_every):
+            raise ValueError(f"steps ({self.steps}) must be a multiple of eval_every ({self.eval_every}) so that "
+                             "evaluations of different seeds line up on one step grid")
         if not 0.0 < float(self.threshold) <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
         if not self.task or not isinstance(self.task, str):
@@ -108,10 +111,22 @@ def parse_overrides(items: Optional[list[str]]) -> dict[str, Any]:
         if not sep or not key:
             raise ValueError(f"override {item!r} must look like key=value")
         try:
-            out[key] = yaml.safe_load(raw) if raw.strip() else ""
+            value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
             raise ValueError(f"override {item!r}: value is not valid YAML: {exc}") from exc
+        out[key] = _yaml11_float(value)
     return out
+
+
+def _yaml11_float(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string: turn such number-looking strings into floats."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if np.isfinite(number) else value
+    return value
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -246,8 +261,10 @@ def run_one(bench: LearningBenchmarkConfig, config: str, seed: int, log: Callabl
     np.random.seed(seed)
     torch.manual_seed(seed)
     env = make_env(bench.task, seed, bench.env_overrides)
-    eval_base = make_env(bench.task, seed + 100_000, bench.env_overrides) if uses_separate_eval_env(bench.task) else env
+    eval_base = env
     try:
+        if uses_separate_eval_env(bench.task):  # evaluation episodes get their own seed stream
+            eval_base = make_env(bench.task, seed + 100_000, bench.env_overrides)
         agent = MentorAgent(env.spec, cfg, device=bench.device, store_dir=rdir / "topk")
         replay = ReplayBuffer(rdir / "replay", ReplayConfig(
             capacity=bench.replay_capacity, frame_stack=cfg.frame_stack, nstep=cfg.nstep, discount=cfg.discount,
@@ -360,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="agent overlay for the task: auto (configs/tasks/<suite or task>.yaml on the paper preset), none, or a name")
     ap.add_argument("--threshold", type=float, default=0.8, help="report steps to this success rate")
     ap.add_argument("--device", default="auto", help="torch device: auto | cpu | cuda | cuda:1")
+    ap.add_argument("--torch-threads", type=int, default=0,
+                    help="torch CPU threads (0 = torch's default); 1 is often faster on a shared, busy CPU")
     ap.add_argument("--replay-capacity", type=int, default=100_000, help="transitions kept per run")
     ap.add_argument("--only", default=None, metavar="CONFIG:SEED",
                     help="run just this (config, seed), e.g. to spread runs over processes; then summarise")
@@ -384,6 +403,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise SystemExit(f"--only must be CONFIG:SEED from --configs/--seeds, got {args.only!r}")
         only = (config, int(seed))
     os.environ.setdefault("MUJOCO_GL", "egl")
+    if args.torch_threads < 0:
+        raise SystemExit(f"--torch-threads must be >= 0, got {args.torch_threads}")
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     run_benchmark(bench, only)
     return 0
 

@@ -3,7 +3,8 @@
 Usage: .venv/bin/python benchmarks/update_time.py [--config paper] [--batch 256] [--updates 10]
        [--warmup 2] [--threads N] [--json out.json]
 Prints the median / min / max wall time per update (ms) over ``--updates`` updates after warm-up,
-plus the machine load average (other processes share the CPU).
+the process CPU time per update (with ``--threads 1`` a load-insensitive measure of the work) and
+the machine load average (other processes share the CPU).
 """
 from __future__ import annotations
 
@@ -64,24 +65,26 @@ def main() -> None:
     batches = [make_batch(rng, spec, cfg.frame_stack, cfg.batch_size) for _ in range(2)]
     for i in range(args.warmup):
         agent.update(batches[i % 2], 10_000 + i)
-    times = []
+    times, cpu_times = [], []
     for i in range(args.updates):
         if agent.device.type == "cuda":
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         agent.update(batches[i % 2], 20_000 + i)
         if agent.device.type == "cuda":
             torch.cuda.synchronize()
         times.append((time.perf_counter() - t0) * 1e3)
+        cpu_times.append((time.process_time() - c0) * 1e3)
     load = os.getloadavg()
     res = {"config": args.config, "batch": cfg.batch_size, "image": args.image, "channels": spec.stacked_channels(cfg.frame_stack),
            "experts": cfg.num_experts if cfg.use_moe else 0, "top_k": cfg.moe_top_k, "device": str(agent.device),
            "threads": torch.get_num_threads(), "median_ms": statistics.median(times), "min_ms": min(times),
-           "max_ms": max(times), "updates": args.updates, "loadavg_1m": load[0]}
+           "max_ms": max(times), "median_cpu_ms": statistics.median(cpu_times), "updates": args.updates, "loadavg_1m": load[0]}
     print(f"update time ({res['config']}, batch {res['batch']}, {args.image}x{args.image}x{res['channels']}, "
           f"E={res['experts']} k={res['top_k']}, {res['device']}, {res['threads']} threads): "
           f"median {res['median_ms']:.0f} ms, min {res['min_ms']:.0f} ms, max {res['max_ms']:.0f} ms "
-          f"over {args.updates} updates; load average {load[0]:.2f}")
+          f"over {args.updates} updates; process CPU time median {res['median_cpu_ms']:.0f} ms/update; "
+          f"load average {load[0]:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
 

@@ -238,7 +238,6 @@ def cmd_capture(args) -> int:
 
     w, h = _ints(args.size, 2, "--size")
     out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     samples_file = out / "samples.yaml"
     samples = [(p.name, pose) for p, pose in load_samples(samples_file)] if samples_file.exists() else []
     cam_cfg = RealSenseCameraConfig(name=args.camera, serial=args.serial, width=w, height=h, crop=None,
@@ -246,6 +245,7 @@ def cmd_capture(args) -> int:
     robot = FrankyRobot(FrankyRobotConfig(hostname=args.robot_host, gripper_enabled=False,
                                           ignore_realtime=args.ignore_realtime))
     with RealSenseCamera(cam_cfg) as cam, robot:
+        out.mkdir(parents=True, exist_ok=True)
         _say("move the arm (guiding mode), let it rest, press Enter to capture; type q + Enter to finish")
         while input().strip().lower() != "q":
             state = robot.read_state()
@@ -336,9 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one sub-command; returns the process exit code (0 ok, 2 user/input error)."""
     args = build_parser().parse_args(argv)
+    # Our errors derive from ValueError; robot_envs' RobotError from RuntimeError. The message is
+    # printed (nothing is lost: each error names its file/value) and the exit code says it failed.
     try:
         return int(args.func(args))
-    except (ValueError, OSError, ImportError) as exc:  # every module's errors derive from ValueError
+    except (ValueError, OSError, ImportError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -365,8 +365,12 @@ class HandEyeCollector:
 
         The robot must be still while the image is taken. Returns whether the sample was kept and why.
         """
+        if getattr(robot_pose, "error", None) is not None:
+            return SampleOutcome(False, f"robot reports an error: {robot_pose.error}")
         T_base_tcp = _pose_matrix(robot_pose)
-        h, w = image.shape[:2] if hasattr(image, "shape") else (None, None)
+        if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
+            raise HandEyeError(f"image must be an (H, W, 3) uint8 array, got {type(image).__name__}")
+        h, w = image.shape[:2]
         if (w, h) != (self.intrinsics.width, self.intrinsics.height):
             raise HandEyeError(f"image is {w}x{h} but the intrinsics are for "
                                f"{self.intrinsics.width}x{self.intrinsics.height}")

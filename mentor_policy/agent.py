@@ -83,13 +83,10 @@ class MentorAgent:
         self.critic_target.requires_grad_(False)
         self.value_predictor = (ValuePredictor(repr_dim, cfg.feature_dim, cfg.hidden_dim).to(self.device)
                                 if cfg.use_value_predictor else None)
-        self.opts = {
-            "encoder": torch.optim.Adam(self.encoder.parameters(), lr=cfg.lr),
-            "actor": torch.optim.Adam(self.actor.parameters(), lr=cfg.lr),
-            "critic": torch.optim.Adam(self.critic.parameters(), lr=cfg.lr),
-        }
+        self.opts = {"encoder": _adam(self.encoder, cfg.lr), "actor": _adam(self.actor, cfg.lr),
+                     "critic": _adam(self.critic, cfg.lr)}
         if self.value_predictor is not None:
-            self.opts["value_predictor"] = torch.optim.Adam(self.value_predictor.parameters(), lr=cfg.lr)
+            self.opts["value_predictor"] = _adam(self.value_predictor, cfg.lr)
         self.store = TopKStore(store_dir, cfg.topk) if cfg.perturb_mode == "task" else None
         self.dormant_ratio = 1.0
         self.update_count = 0
@@ -381,6 +378,11 @@ class MentorAgent:
         self.policy._np_rng.bit_generator.state = _np_state_from(rng["policy_numpy"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _adam(module: torch.nn.Module, lr: float) -> torch.optim.Adam:
+    """Adam with the fused kernel (same update rule, one pass over the parameters)."""
+    return torch.optim.Adam(module.parameters(), lr=lr, fused=True)
 
 
 def _np_state(gen: np.random.Generator) -> dict[str, Any]:

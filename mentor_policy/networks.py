@@ -35,16 +35,19 @@ class Encoder(nn.Module):
     """DrQ-v2 conv encoder. ``(B, C, H, W)`` uint8 (or float in [0, 255]) -> ``(B, repr_dim)`` float.
 
     Preprocessing ``x / 255 - 0.5`` is part of the module (and therefore of the exported graph).
+    The conv output ``(B, 32, h, w)`` is flattened in (h, w, channel) order, which is free for the
+    channels_last layout used in training (any fixed order is the same model: the trunk's Linear
+    learns its columns in that order).
     """
 
     def __init__(self, in_channels: int, image_size: tuple[int, int], channels: int = 32) -> None:
         super().__init__()
         self.in_channels = in_channels
-        self.convs = nn.Sequential(
-            nn.Conv2d(in_channels, channels, 3, stride=2), nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, stride=1), nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, stride=1), nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, stride=1), nn.ReLU(),
+        self.convs = nn.Sequential(  # in-place ReLUs: a conv's backward does not need its output
+            nn.Conv2d(in_channels, channels, 3, stride=2), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, stride=1), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, stride=1), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, stride=1), nn.ReLU(inplace=True),
         )
         h, w = image_size
         h, w = (h - 3) // 2 + 1 - 6, (w - 3) // 2 + 1 - 6
@@ -54,8 +57,8 @@ class Encoder(nn.Module):
         self.apply(weight_init)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.to(torch.float32) / 255.0 - 0.5
-        return self.convs(x).reshape(x.shape[0], -1)
+        x = image.to(torch.float32).div_(255.0).sub_(0.5) if image.dtype == torch.uint8 else image / 255.0 - 0.5
+        return self.convs(x).permute(0, 2, 3, 1).reshape(x.shape[0], -1)
 
 
 def trunk(in_dim: int, feature_dim: int) -> nn.Sequential:

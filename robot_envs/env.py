@@ -117,7 +117,8 @@ class RobotEnv:
         if self.task.needs_human_reset:
             self.confirm_reset(f"[{self.task.name}] episode {self._episode + 1}: re-stage the scene.")
         if self.task.cfg.gripper_width is not None:
-            self.robot.command_pose(self.robot.read_state().ee_pose, self.safety.clamp_gripper(self.task.cfg.gripper_width))
+            width = self.safety.clamp_gripper(self.task.cfg.gripper_width)
+            self.robot.command_pose(self.robot.read_state().ee_pose, width)
         self.clock.sleep(self.config.settle_s)
         self._t = 0
         self._episode += 1
@@ -259,7 +260,16 @@ class SimBackendConfig:
     realtime_factor: float = 0.0  # 0 = physics as fast as the CPU allows, 1 = wall-clock real time
     hostname: str = "auto"  # loopback address of franky-sim ("auto" = a free random 127.x.y.z)
     sim_cameras: list | None = None  # SimCameraConfigs; None = default_sim_cameras(task cameras)
-    robot_overrides: dict = field(default_factory=lambda: {"move_to_dynamics_factor": 0.3})  # FrankyRobotConfig fields for the sim arm
+    # FrankyRobotConfig fields for the sim arm (faster resets than the real-robot default)
+    robot_overrides: dict = field(default_factory=lambda: {"move_to_dynamics_factor": 0.3})
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.realtime_factor) and self.realtime_factor >= 0):
+            raise ValueError(f"realtime_factor must be >= 0 (0 = as fast as possible), got {self.realtime_factor}")
+        if not self.hostname:
+            raise ValueError("hostname must be a loopback address or 'auto'")
+        if "hostname" in self.robot_overrides:
+            raise ValueError("robot_overrides must not set hostname: the sim arm listens on SimWorld.hostname")
 
 
 def make(task: str | Task, backend: str = "sim", *, config_file: str | None = None,
@@ -293,7 +303,9 @@ def _make_sim(task: Task, env_config, sim: SimBackendConfig, confirm_reset, labe
     from robot_envs.franky_robot import FrankyRobot, FrankyRobotConfig
     from robot_envs.sim import SimCamera, SimWorld, SimWorldConfig
 
-    cams = sim.sim_cameras if sim.sim_cameras is not None else default_sim_cameras(task.cfg.cameras, task.cfg.image_size)
+    cams = sim.sim_cameras
+    if cams is None:
+        cams = default_sim_cameras(task.cfg.cameras, task.cfg.image_size)
     world = SimWorld(SimWorldConfig(cameras=list(cams), realtime_factor=sim.realtime_factor, hostname=sim.hostname),
                      scene_hooks=[task.add_to_scene])
     opened: list = []

@@ -100,6 +100,7 @@ class FrankyRobot(Robot):
         self._gripper_target: float | None = None
         self._gripper_future = None
         self._gripper_width = 0.0
+        self._gripper_pending: float | None = None
         self._connected = False
 
     # -- connection -------------------------------------------------------------------------------
@@ -140,9 +141,12 @@ class FrankyRobot(Robot):
                 self._robot.stop()
             except self._errors as e:  # closing anyway; say why the stop failed
                 logger.warning("stopping the robot on close failed: %s", e)
+        if self._gripper_future is not None and not self._gripper_future.wait(5.0):
+            logger.warning("the last gripper command did not finish within 5 s of close()")
         self._robot = None
         self._gripper = None
         self._gripper_future = None
+        self._gripper_pending = None
         self._connected = False
 
     def _require(self):
@@ -197,6 +201,7 @@ class FrankyRobot(Robot):
         if self._gripper is None:
             return 0.0
         try:
+            self._pump_gripper()
             self._gripper_width = float(self._gripper.width)
         except self._errors as e:
             self._set_error(e, "gripper")
@@ -230,12 +235,37 @@ class FrankyRobot(Robot):
             self._command_gripper(float(gripper_width))
 
     def _command_gripper(self, width: float) -> None:
+        """Request a width; sent now if the hand is idle, else as soon as its command finishes.
+
+        The Franka Hand runs one command at a time (and a franky gripper future blocks when
+        dropped before it finishes), so requests never overlap: the newest one waits.
+        """
         if self._gripper is None:
             return
         if not np.isfinite(width):
             raise ValueError(f"gripper width must be finite, got {width}")
         if self._gripper_target is not None and abs(width - self._gripper_target) <= self.cfg.gripper_min_change:
+            self._gripper_pending = None
             return
+        self._gripper_pending = width
+        self._pump_gripper()
+
+    def _gripper_busy(self) -> bool:
+        if self._gripper_future is None:
+            return False
+        if not self._gripper_future.wait(0.0):
+            return True
+        try:
+            self._gripper_future.get()  # False only means "width not reached" (e.g. blocked): not an error
+        except self._errors as e:
+            self._set_error(e, "gripper")
+        self._gripper_future = None
+        return False
+
+    def _pump_gripper(self) -> None:
+        if self._gripper is None or self._gripper_pending is None or self._gripper_busy():
+            return
+        width, self._gripper_pending = self._gripper_pending, None
         closing = width < self._gripper_width - self.cfg.gripper_min_change
         try:
             if closing and self.cfg.grasp_on_close:

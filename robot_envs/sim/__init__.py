@@ -1,14 +1,26 @@
 """Simulated world: franky-sim FR3 + MuJoCo task scene + rendered cameras.
 
 Headless rendering: MUJOCO_GL defaults to "egl" (set before mujoco is imported anywhere in here).
+Names are imported lazily so that ``python -m robot_envs.sim.world`` runs cleanly.
 """
+import importlib
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
-from robot_envs.sim.scene import SceneBuilder  # noqa: E402
-from robot_envs.sim.world import SimCameraConfig, SimWorld, SimWorldConfig  # noqa: E402
-from robot_envs.sim.camera import SimCamera  # noqa: E402
+_EXPORTS = {
+    "SceneBuilder": "robot_envs.sim.scene",
+    "SimCameraConfig": "robot_envs.sim.world",
+    "SimWorld": "robot_envs.sim.world",
+    "SimWorldConfig": "robot_envs.sim.world",
+    "SimWorldError": "robot_envs.sim.world",
+    "SimCamera": "robot_envs.sim.camera",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = ["SceneBuilder", "SimCameraConfig", "SimWorld", "SimWorldConfig", "SimCamera"]
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'robot_envs.sim' has no attribute {name!r}")

@@ -6,10 +6,15 @@ this object's own thread (1 ms MuJoCo steps through ``SimulationServer.run_once`
 and data: the physics step, render-scene updates, object pose reads and writes all take it (MuJoCo
 data is not thread-safe). Rendering itself (the slow part) runs outside the lock on a snapshot.
 
-Faster than real time: franky's motions are driven by the robot state packets, so they follow the
-simulator's clock; verified on franky-sim (tests/backend/test_sim_world.py) that Cartesian motions
-reach their target with ``realtime_factor=0``. The gain is bounded by the cost of one step (~0.7 ms
-of CPU here: physics + kinematics + packets), i.e. about 1.3x real time on this machine.
+Faster than real time (``realtime_factor=0`` or > 1): franky's motions are driven by the robot's
+state packets, so they follow the simulator's clock. Verified here: blocking moves reach their
+targets (tests/backend/test_sim_world.py) and streamed ``command_pose`` episodes reached their goals
+in 14 of 15 trials; the one failure was franky's planner aborting with "Motion planner failed with
+error code -101" (recovered by ``recover()``) on a heavily loaded machine, so 1.0 stays the default
+and callers at 0 must handle RobotError/recover like on a real arm. The gain is bounded by the cost
+of one step (~0.75 ms CPU: physics + kinematics + packets): ~1.3x real time on an idle 2-core
+machine, and below real time when the CPU is shared (0.2-0.5x measured under load average 6-18).
+Pace control loops with ``SimWorld.clock`` (sim time), never wall time.
 
 Frames: world = robot base frame (z up, robot base at the origin). Poses ``(7,)``
 ``[x, y, z, qx, qy, qz, qw]``, metres.
@@ -27,6 +32,7 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import logging  # noqa: E402
 import random  # noqa: E402
+import signal  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import xml.etree.ElementTree as ET  # noqa: E402
@@ -52,12 +58,12 @@ class SimWorldError(RuntimeError):
 
 @dataclass
 class SimCameraConfig:
-    """A fixed camera in the world frame. Give ``target`` (look-at) or ``quaternion``, not both."""
+    """A fixed camera in the world frame, aimed by ``quaternion`` if given, else by the look-at ``target``."""
 
     name: str = "front"  # camera name (also the MJCF camera name)
     position: tuple[float, float, float] = (1.2, 0.0, 0.7)  # optical centre in the world frame [m]
     target: tuple[float, float, float] | None = (0.5, 0.0, 0.15)  # look-at point [m]; image "up" ~ world +z
-    quaternion: tuple[float, float, float, float] | None = None  # [qx,qy,qz,qw] of the MuJoCo camera frame (looks along -z, y up)
+    quaternion: tuple[float, float, float, float] | None = None  # [qx,qy,qz,qw] of the camera frame (looks along -z, y up); overrides target
     fovy: float = 45.0  # vertical field of view [deg]
     width: int = 84  # image width [px]
     height: int = 84  # image height [px]
@@ -66,8 +72,10 @@ class SimCameraConfig:
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() for c in self.name):
             raise ValueError(f"camera name must be non-empty without spaces, got {self.name!r}")
-        if (self.target is None) == (self.quaternion is None):
-            raise ValueError(f"camera {self.name!r}: give exactly one of target or quaternion")
+        if self.quaternion is not None:
+            self.target = None  # an explicit orientation wins over the default look-at point
+        if self.target is None and self.quaternion is None:
+            raise ValueError(f"camera {self.name!r}: give a look-at target or a quaternion")
         self.position = tuple(_finite(self.position, 3, "position"))
         if self.target is not None:
             self.target = tuple(_finite(self.target, 3, "target"))
@@ -155,6 +163,7 @@ class SimWorld:
         self._hooks = tuple(scene_hooks)
         self._lock = threading.Lock()
         self._waiting = 0  # threads waiting for the lock (the physics loop yields to them)
+        self._waiting_lock = threading.Lock()
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._thread: threading.Thread | None = None
@@ -270,12 +279,17 @@ class SimWorld:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self._check_alive()
-        self._waiting += 1
+        with self._waiting_lock:
+            self._waiting += 1
         try:
-            with self._lock:
-                yield
+            self._lock.acquire()
         finally:
-            self._waiting -= 1
+            with self._waiting_lock:
+                self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _check_alive(self) -> None:
         if self._physics_error is not None:
@@ -443,6 +457,10 @@ def _release_current_gl() -> None:
                                egl.EGL.EGL_NO_CONTEXT)
 
 
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve a franky-sim FR3 until Ctrl-C."""
     ap = argparse.ArgumentParser(description="Serve a simulated FR3 (franky-sim) for franky clients.")
@@ -450,6 +468,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--realtime-factor", type=float, default=1.0, help="1 = real time, 0 = as fast as possible")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # stop cleanly on SIGTERM too
     cfg = SimWorldConfig(cameras=[], hostname=args.hostname, realtime_factor=args.realtime_factor)
     with SimWorld(cfg) as world:
         print(f"franky-sim FR3 listening on {world.hostname}; Ctrl-C to stop", flush=True)

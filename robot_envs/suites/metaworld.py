@@ -67,7 +67,8 @@ def _make_gym_env(cfg: MetaWorldConfig):
     h, w = cfg.image_size
     try:
         return gym.make("Meta-World/MT1", env_name=cfg.task, seed=int(cfg.seed), render_mode="rgb_array",
-                        camera_name=cfg.camera_name, width=w, height=h, max_episode_steps=cfg.episode_length)
+                        camera_name=cfg.camera_name, width=w, height=h, max_episode_steps=cfg.episode_length,
+                        disable_env_checker=True)  # the checker only warns that Meta-World obs leave its own box
     except ValueError as exc:  # metaworld 3.1.1 on mujoco 4.x fails while building the scene (eq_data size)
         import mujoco
 

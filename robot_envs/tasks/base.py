@@ -173,8 +173,10 @@ class TaskConfig:
             raise ValueError(f"reset noise must be >= 0, got xy={self.reset_noise_xy} yaw={self.reset_noise_yaw}")
         if not math.isfinite(self.success_bonus):
             raise ValueError(f"success_bonus must be finite, got {self.success_bonus}")
-        if self.gripper_width is not None and not (0.0 <= self.gripper_width <= 0.08):
-            raise ValueError(f"gripper_width must be None or in [0, 0.08] m, got {self.gripper_width}")
+        lo, hi = self.safety.gripper_min_width, self.safety.gripper_max_width
+        if self.gripper_width is not None and not (lo <= self.gripper_width <= hi):
+            raise ValueError(f"gripper_width must be None or within the safety limits [{lo}, {hi}] m, "
+                             f"got {self.gripper_width}")
         if isinstance(self.cameras, str) or not self.cameras or not all(isinstance(c, str) and c for c in self.cameras):
             raise ValueError(f"cameras must be a non-empty list of names, got {self.cameras!r}")
         if len(set(self.cameras)) != len(self.cameras):

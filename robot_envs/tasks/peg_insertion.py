@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from robot_envs.tasks.base import DOWN_QUAT, RewardContext, SimTask, TaskConfig, _positive, _vec, point_from_frame, point_in_frame
+from robot_envs.tasks.base import (
+    DOWN_QUAT, RewardContext, SimTask, TaskConfig, _positive, _vec, point_from_frame, point_in_frame,
+)
 
 SHAPES = ("square", "round", "rect")  # order of the task ids / one-hot
 _PEG_COLLISION_BITS = "2"  # pegs and hole walls collide with each other only (not with the robot)

@@ -123,7 +123,7 @@ def test_eye_in_hand_on_rendered_samples_via_cli(scene, tmp_path):
     assert dt < POS_TOL_M and np.rad2deg(dr) < ROT_TOL_DEG, (dt, np.rad2deg(dr))
 
 
-def _wait_sim_time(world, seconds: float, timeout_s: float = 30.0) -> None:
+def _wait_sim_time(world, seconds: float, timeout_s: float = 120.0) -> None:
     """Block until the simulation clock advanced by ``seconds`` (robust to a loaded CPU)."""
     import time
 
@@ -161,7 +161,8 @@ def test_eye_to_hand_with_franky_sim_robot_states(tmp_path):
     cam = SimCameraConfig(name="calib", position=(1.2, 0.0, 0.45), target=(0.58, 0.0, 0.42), fovy=FOVY,
                           width=W, height=H)
     world_cfg = SimWorldConfig(cameras=[cam], hostname="auto", realtime_factor=0)
-    with SimWorld(world_cfg, scene_hooks=[lambda b: attach_board(b.asset, b.hand_body, bcfg, png, T_hand_board)]) as world:
+    hook = lambda b: attach_board(b.asset, b.hand_body, bcfg, png, T_hand_board)  # noqa: E731
+    with SimWorld(world_cfg, scene_hooks=[hook]) as world:
         model, data = world._model, world._data  # read-only use of MuJoCo's camera pose as the truth
         cid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "calib")
         T_base_camera = make_transform(data.cam_xmat[cid].reshape(3, 3) @ np.diag([1.0, -1.0, -1.0]),
@@ -177,7 +178,7 @@ def test_eye_to_hand_with_franky_sim_robot_states(tmp_path):
             assert collector.add_sample(world.render("calib").image, robot.read_state()).accepted
             while len(collector.samples) < 6:
                 T = T0 @ make_transform(exp_so3(rng.uniform(-0.3, 0.3, 3)), rng.uniform(-0.03, 0.03, 3))
-                robot.move_to(matrix_to_pose(T), 20.0)
+                robot.move_to(matrix_to_pose(T), 120.0)  # wall-clock bound: generous for a loaded CPU
                 _wait_sim_time(world, 0.8)  # franky reports the reached target at once; the arm settles later
                 outcome = collector.add_sample(world.render("calib").image, robot.read_state())
                 assert outcome.accepted, outcome.reason

@@ -77,8 +77,8 @@ def test_random_and_huge_actions_keep_the_tcp_in_the_box(setup):
     n = 60
     actions = rng.uniform(-1, 1, size=(n, ACTIONS.action_dim))
     actions[::3] *= 1e6  # huge (clipped to [-1, 1] then clamped to 2 cm)
-    actions[10:25, :3] = [1.0, 1.0, 1.0]  # push hard into one corner...
-    actions[25:40, :3] = [-1.0, -1.0, -1.0]  # ...then the opposite one
+    actions[10:25, :6] = [1.0, 1.0, 1.0, 0, 0, 0]  # push hard into one corner...
+    actions[25:40, :6] = [-1.0, -1.0, -1.0, 0, 0, 0]  # ...then the opposite one
     measured, rejected = _run(world, robot, actions, rng)
     assert rejected == 0
     _assert_inside(measured)

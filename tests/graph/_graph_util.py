@@ -14,8 +14,9 @@ from mentor.runner import GraphProcesses, node_env
 AGENT_OVERRIDES = ("{num_seed_frames: 30, num_expl_steps: 30, batch_size: 16, perturb_interval: 5, topk: 2, "
                    "hidden_dim: 32, feature_dim: 16, encoder_channels: 8, num_experts: 4, moe_top_k: 2, "
                    "expert_hidden_dim: 16, gate_hidden_dim: 16, frame_stack: 2}")
-# A small workspace box around the reset pose (0.45, 0, 0.25) so a teleop push reaches its faces quickly.
-BOX_MIN, BOX_MAX = (0.30, -0.15, 0.10), (0.52, 0.08, 0.31)
+# A small workspace box around the reset pose (0.45, 0, 0.25; +-5 mm noise) so a teleop push reaches its
+# faces within a second or two even on a loaded machine (franky-sim moves ~2 cm/s under streamed commands).
+BOX_MIN, BOX_MAX = (0.30, -0.15, 0.10), (0.47, 0.02, 0.27)
 LEARNER_PARAMS = {"utd": 1.0, "max_updates_per_s": 4.0, "publish_weights_every": 5, "checkpoint_every": 10,
                   "log_every_s": 2.0, "num_seed_frames": 30, "replay_capacity": 5000}
 
@@ -23,12 +24,13 @@ LEARNER_PARAMS = {"utd": 1.0, "max_updates_per_s": 4.0, "publish_weights_every":
 def write_run_config(tmp: Path, episode_length: int = 12) -> tuple[Path, Path]:
     """(task YAML, parameter YAML) for a quick reach run."""
     task_yaml = tmp / "task.yaml"
-    task_yaml.write_text(yaml.safe_dump({"episode_length": episode_length, "reset_noise_xy": 0.02,
+    task_yaml.write_text(yaml.safe_dump({"episode_length": episode_length, "reset_noise_xy": 0.005,
                                          "safety": {"workspace_min": list(BOX_MIN), "workspace_max": list(BOX_MAX)}}))
     params = tmp / "params.yaml"
     params.write_text(yaml.safe_dump({
         "robot": {"ros__parameters": {"franky.move_to_dynamics_factor": 0.4, "watchdog_timeout_s": 0.5}},
         "learner": {"ros__parameters": LEARNER_PARAMS},
+        "policy": {"ros__parameters": {"frame_timeout_s": 3.0}},  # tolerate a CPU-starved shared machine
         "sim_world": {"ros__parameters": {"pose_hz": 10.0}},
     }))
     return task_yaml, params

@@ -27,6 +27,9 @@ def _known_params(exe: str) -> set[str]:
     if exe == "robot_node":
         from robot_envs.franky_robot import FrankyRobotConfig
         known |= {f"franky.{f.name}" for f in dataclasses.fields(FrankyRobotConfig)}
+    if exe == "camera_node":
+        from robot_envs.realsense import RealSenseCameraConfig
+        known |= {f"realsense.{f.name}" for f in dataclasses.fields(RealSenseCameraConfig)}
     return known
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import yaml
 
 from calibration.board import Board
@@ -82,3 +83,15 @@ def test_module_entry_point_runs():
     assert proc.returncode == 0
     for sub in ("intrinsics", "handeye", "workspace", "crop", "capture", "board"):
         assert sub in proc.stdout
+
+
+def test_capture_without_a_camera_fails_clearly_and_writes_nothing(tmp_path, capsys):
+    pytest.importorskip("pyrealsense2")
+    import pyrealsense2 as rs
+
+    if len(rs.context().query_devices()) > 0:
+        pytest.skip("a RealSense is connected; this test checks the no-device message")
+    out = tmp_path / "caps"
+    assert main(["capture", "--robot-host", "127.0.0.1", "--out-dir", str(out)]) == 2
+    assert "RealSense" in capsys.readouterr().err
+    assert not out.exists()

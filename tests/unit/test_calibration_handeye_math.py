@@ -150,3 +150,25 @@ def test_reprojection_refinement_beats_pose_only_with_realistic_pnp_noise():
     assert errs[True][0] < 0.0015 and np.rad2deg(errs[True][1]) < 0.1, errs
     assert errs[True][0] < errs[False][0]
     assert res.summary()["reprojection_rms_px"] < 0.5
+
+
+def test_collector_rejects_error_states_and_wrong_image_sizes():
+    from calibration.board import Board
+    from calibration.handeye import HandEyeCollector
+    from calibration.intrinsics import CameraIntrinsics
+    from robot_envs.robot import RobotState
+
+    intr = CameraIntrinsics(K=[[500, 0, 319.5], [0, 500, 239.5], [0, 0, 1]], dist=np.zeros(5), width=640, height=480)
+    col = HandEyeCollector(Board(), intr)
+    state = RobotState(stamp=0.0, ee_pose=[0.5, 0, 0.3, 0, 0, 0, 1], joint_positions=np.zeros(7),
+                       gripper_width=0.0, error="cartesian_reflex")
+    out = col.add_sample(np.zeros((480, 640, 3), np.uint8), state)
+    assert not out.accepted and "cartesian_reflex" in out.reason
+    state.error = None
+    out = col.add_sample(np.zeros((480, 640, 3), np.uint8), state)
+    assert not out.accepted and "board not found" in out.reason
+    with pytest.raises(HandEyeError, match="320x240"):
+        col.add_sample(np.zeros((240, 320, 3), np.uint8), state)
+    with pytest.raises(HandEyeError, match=r"\(7,\)"):
+        col.add_sample(np.zeros((480, 640, 3), np.uint8), np.zeros(6))
+    assert col.samples == []

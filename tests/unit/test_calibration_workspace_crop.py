@@ -124,3 +124,12 @@ def test_camera_crop_file_round_trip_keeps_other_cameras(tmp_path):
         write_camera_crop(path, "front", (600, 0, 100, 100), cfg)
     with pytest.raises(CalibrationFileError, match="no cameras.side.crop"):
         read_camera_crop(path, "side")
+
+
+def test_interactive_picker_needs_a_display(monkeypatch):
+    from calibration.crop import pick_crop_interactive
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(CropError, match="no display"):
+        pick_crop_interactive(np.zeros((480, 640, 3), np.uint8), CropConfig())

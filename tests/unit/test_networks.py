@@ -24,7 +24,7 @@ def test_encoder_shapes_and_preprocessing():
     assert out.shape == (2, enc.repr_dim)
     # preprocessing x/255 - 0.5 happens inside: same result from the float image in [0, 255]
     assert torch.allclose(out, enc(img.float()))
-    manual = enc.convs(img.float() / 255.0 - 0.5).flatten(1)
+    manual = enc.convs(img.float() / 255.0 - 0.5).permute(0, 2, 3, 1).flatten(1)
     assert torch.allclose(out, manual)
 
 
@@ -52,7 +52,7 @@ def test_random_shift_equals_pad_and_crop():
     x = torch.randint(0, 256, (16, 6, 20, 24), dtype=torch.uint8)
     gen = torch.Generator().manual_seed(3)
     out = random_shift(x, 4, gen)
-    shifts = torch.randint(0, 9, (16, 2), generator=torch.Generator().manual_seed(3)).tolist()
+    shifts = torch.randint(0, 9, (16, 2), generator=torch.Generator().manual_seed(3)).tolist()  # pad + offset
     assert out.shape == x.shape and out.dtype == torch.uint8
     assert torch.equal(out, _reference_shift(x, 4, shifts))
     # shifts really vary (not all identity)

@@ -21,14 +21,11 @@ from .params import declare_config
 class CameraNodeConfig:
     camera_name: str = field(default="front", metadata={"help": "camera name: topic prefix and frame id"})
     serial: str = field(default="", metadata={"help": "RealSense serial ('' = the only connected device)"})
-    width: int = field(default=640, metadata={"help": "capture width [px]"})
-    height: int = field(default=480, metadata={"help": "capture height [px]"})
-    fps: int = field(default=30, metadata={"help": "capture rate [Hz]"})
     read_timeout_s: float = field(default=1.0, metadata={"help": "a read slower than this is an error [s]"})
 
     def __post_init__(self) -> None:
-        if not self.camera_name or min(self.width, self.height, self.fps) <= 0 or self.read_timeout_s <= 0:
-            raise ValueError("camera_name must be set and width/height/fps/read_timeout_s > 0")
+        if not self.camera_name or self.read_timeout_s <= 0:
+            raise ValueError("camera_name must be set and read_timeout_s > 0")
 
 
 class CameraNode(Node):
@@ -36,9 +33,11 @@ class CameraNode(Node):
         super().__init__("camera")
         self.cfg = declare_config(self, CameraNodeConfig)
         from robot_envs.realsense import RealSenseCamera, RealSenseCameraConfig
-        self.camera = RealSenseCamera(RealSenseCameraConfig(serial=self.cfg.serial or None, width=self.cfg.width,
-                                                            height=self.cfg.height, fps=self.cfg.fps))
-        self.camera.connect()
+        # stream size / rate / crop / output size: RealSenseCameraConfig fields as realsense.* parameters
+        rs_cfg = declare_config(self, RealSenseCameraConfig, prefix="realsense.",
+                                overrides={"name": self.cfg.camera_name, "serial": self.cfg.serial or None})
+        self.camera = RealSenseCamera(rs_cfg)
+        self.camera.open()
         name = self.cfg.camera_name
         self.frame_id = f"{name}_color_optical_frame"
         self.pub_img = self.create_publisher(Image, f"{name}/color/image_raw", qos.SENSOR)

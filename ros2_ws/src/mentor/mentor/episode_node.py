@@ -22,7 +22,7 @@ import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from geometry_msgs.msg import PoseStamped, WrenchStamped
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 
@@ -40,6 +40,9 @@ class EpisodeNodeConfig:
     task_config: str = field(default="", metadata={"help": "YAML file overriding the task config"})
     use_sim: bool = field(default=True, metadata={"help": "call sim/reset_scene on every reset"})
     run_dir: str = field(default="runs/default", metadata={"help": "episodes.csv and episode_state.json go here"})
+    cameras: list[str] = field(default_factory=lambda: ["front"], metadata={"help": "camera names (image rewards)"})
+    use_images: bool = field(default=False, metadata={"help": "give the task the newest camera frames (real "
+                                                              "tasks: vision / classifier rewards)"})
     reward_hz: float = field(default=20.0, metadata={"help": "reward/success publishing rate while RUNNING [Hz]"})
     max_episodes: int = field(default=0, metadata={"help": "phase DONE after this many episodes (0 = never)"})
     service_timeout_s: float = field(default=30.0, metadata={"help": "time limit of reset service calls [s]"})
@@ -70,10 +73,16 @@ class EpisodeNode(Node):
         self.create_subscription(PoseStamped, "robot/current_pose", self.robot_state.on_pose, qos.STATE)
         self.create_subscription(JointState, "robot/joint_states", self.robot_state.on_joints, qos.STATE)
         self.create_subscription(WrenchStamped, "robot/wrench", self.robot_state.on_wrench, qos.STATE)
-        for name in self.task.object_names:
+        self.object_names = tuple(getattr(self.task, "object_names", ()))  # sim tasks only
+        for name in self.object_names:
             self.create_subscription(PoseStamped, f"sim/objects/{name}/pose",
                                      lambda m, n=name: self.objects.__setitem__(n, wire.msg_to_pose(m)), qos.STATE)
         self.create_subscription(Float32MultiArray, "policy/action", self._on_action, qos.COMMAND)
+        self.images: dict[str, np.ndarray] = {}  # newest frame per camera, for image-based rewards
+        if self.cfg.use_images:
+            for cam in self.cfg.cameras:
+                self.create_subscription(Image, f"{cam}/color/image_raw", lambda m, c=cam: self._on_image(c, m),
+                                         qos.SENSOR)
         self.pub_status = self.create_publisher(String, "episode/status", qos.LATCHED)
         self.pub_reward = self.create_publisher(Float32MultiArray, "episode/reward", qos.STATE)
         group = ReentrantCallbackGroup()
@@ -185,14 +194,21 @@ class EpisodeNode(Node):
         if self.phase != RUNNING:
             return
         state = self.robot_state.state()
-        if state is None or any(n not in self.objects for n in self.task.object_names):
+        if state is None or any(n not in self.objects for n in self.object_names):
             return
         from robot_envs.tasks import RewardContext
-        ctx = RewardContext(robot_state=state, object_poses=dict(self.objects), images={}, human_label=self.label)
+        ctx = RewardContext(robot_state=state, object_poses=dict(self.objects), images=dict(self.images),
+                            human_label=self.label)
         reward, success = self.task.reward(ctx)
         self.last_reward = float(reward)
         self.success = self.success or bool(success)
         self.pub_reward.publish(wire.array_to_msg(np.array([reward, float(success)])))
+
+    def _on_image(self, cam: str, msg: Image) -> None:
+        try:
+            self.images[cam] = wire.msg_to_image(msg)
+        except wire.WireError as exc:
+            self.get_logger().error(f"bad frame from {cam} ignored for rewards: {exc}", throttle_duration_sec=5.0)
 
     def _on_action(self, _msg) -> None:
         if self.phase == RUNNING:

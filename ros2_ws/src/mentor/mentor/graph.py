@@ -150,7 +150,8 @@ def build_graph(args: GraphArgs) -> list[NodeSpec]:
         **common, "robot_ip": args.robot_ip, "realtime_ignore": args.realtime_ignore or args.use_sim,
         "seed": args.seed}))
     nodes.append(NodeSpec("episode", "episode_node", ns, {
-        **common, "run_dir": str(run), "max_episodes": args.episodes if args.mode == "deploy" else 0}))
+        **common, "run_dir": str(run), "max_episodes": args.episodes if args.mode == "deploy" else 0,
+        "cameras": list(args.camera_names), "use_images": not args.use_sim}))
     policy = {**common, "mode": args.mode, "cameras": list(args.camera_names), "control_hz": float(args.control_hz),
               "agent_config": args.agent_config, "agent_overrides": args.agent_overrides, "source": args.source, "outbox_dir": str(run / "actor" / "outbox"),
               "videos_dir": str(run / "videos"), "summary_path": str(run / "deploy_summary.json")}
