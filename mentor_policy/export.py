@@ -61,8 +61,11 @@ def export_onnx(policy, path: str | Path, opset: int = ONNX_OPSET) -> Path:
 class OnnxPolicy:
     """ONNX Runtime policy: ``act(image (C, H, W) uint8, proprio (P,) | None) -> (A,) float32``.
 
-    ``intra_op_threads``: ORT intra-op threads (default: min(2, cpu count), which measured fastest
-    for one observation on a 2-core machine); graph optimisation is fully enabled.
+    ``intra_op_threads``: ORT intra-op threads. Default 1: on the 2-core machines this project runs
+    on, the policy shares the CPU with the learner and the simulator, and a second spinning worker
+    thread measured 2x slower under that contention (one observation is too little work to split).
+    With more than one thread, spinning is switched off for the same reason. Graph optimisation is
+    fully enabled.
     """
 
     def __init__(self, path: str | Path, intra_op_threads: int | None = None) -> None:
@@ -73,7 +76,12 @@ class OnnxPolicy:
             raise FileNotFoundError(f"ONNX policy {self.path} does not exist")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = intra_op_threads or min(2, os.cpu_count() or 1)
+        threads = 1 if intra_op_threads is None else int(intra_op_threads)
+        if threads < 1:
+            raise ValueError(f"intra_op_threads must be >= 1, got {intra_op_threads}")
+        opts.intra_op_num_threads = threads
+        if threads > 1:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         try:

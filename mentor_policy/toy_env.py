@@ -30,7 +30,7 @@ class ToyReachConfig:
     episode_length: int = 30  # steps per episode; the episode is truncated (not terminated) after it
     max_step: float = 0.15  # displacement per step at |action| = 1, arena units (arena is 2 wide)
     success_radius: float = 0.2  # the point counts as at the target within this distance, arena units
-    reward_scale: float = 3.0  # dense reward = 1 - tanh(reward_scale * distance), in (0, 1]
+    reward_scale: float = 1.0  # dense reward = 1 - tanh(reward_scale * distance), in (0, 1]; 1 shapes the whole arena
     target_radius_px: float = 3.0  # drawn radius of the target disc, pixels
     point_radius_px: float = 2.5  # drawn radius of the point disc, pixels
     min_start_distance: float = 0.6  # resets place the point at least this far from the target

@@ -260,8 +260,10 @@ class SimBackendConfig:
     realtime_factor: float = 0.0  # 0 = physics as fast as the CPU allows, 1 = wall-clock real time
     hostname: str = "auto"  # loopback address of franky-sim ("auto" = a free random 127.x.y.z)
     sim_cameras: list | None = None  # SimCameraConfigs; None = default_sim_cameras(task cameras)
-    # FrankyRobotConfig fields for the sim arm (faster resets than the real-robot default)
-    robot_overrides: dict = field(default_factory=lambda: {"move_to_dynamics_factor": 0.3})
+    # FrankyRobotConfig fields for the sim arm. relative_dynamics_factor 0.4 lets the arm follow a
+    # 2 cm/step action at 10 Hz (measured: 17 mm/step; the real-robot default 0.15 gives ~4 mm/step).
+    robot_overrides: dict = field(default_factory=lambda: {"move_to_dynamics_factor": 0.3,
+                                                           "relative_dynamics_factor": 0.4})
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.realtime_factor) and self.realtime_factor >= 0):

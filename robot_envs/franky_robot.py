@@ -87,7 +87,10 @@ def _franky_errors(franky) -> tuple[type, ...]:
 
 
 class FrankyRobot(Robot):
-    """A Franka arm + Franka Hand through franky (see module docstring)."""
+    """A Franka arm + Franka Hand through franky (see module docstring).
+
+    Not thread-safe: call it from one thread (e.g. one ROS callback group / executor thread).
+    """
 
     def __init__(self, cfg: FrankyRobotConfig | None = None) -> None:
         self.cfg = cfg if cfg is not None else FrankyRobotConfig()

@@ -120,6 +120,8 @@ class SimWorldConfig:
     table_height: float = 0.0  # top of a box table in front of the robot [m]; 0 = no table (objects on the floor)
     table_size_xy: tuple[float, float] = (0.6, 0.8)  # table extent [m]
     table_center_xy: tuple[float, float] = (0.6, 0.0)  # table centre in the world frame [m]
+    shadow_map_size: int = 1024  # shadow map resolution [px]; franky-sim's 4096 costs ~130 ms/frame in software GL; 0 = no shadows
+    render_samples: int = 4  # multisample anti-aliasing samples of the offscreen buffer (0 = off)
     max_catchup_steps: int = 50  # physics steps allowed back-to-back after a stall before the pace resets
     start_timeout_s: float = 30.0  # max wall time to build and start the simulation [s]
 
@@ -135,6 +137,9 @@ class SimWorldConfig:
             self.initial_joint_positions = tuple(_finite(self.initial_joint_positions, 7, "initial_joint_positions"))
         if self.table_height < 0:
             raise ValueError(f"table_height must be >= 0, got {self.table_height}")
+        if not (0 <= int(self.shadow_map_size) <= 8192) or not (0 <= int(self.render_samples) <= 16):
+            raise ValueError(f"need 0 <= shadow_map_size <= 8192 and 0 <= render_samples <= 16, got "
+                             f"{self.shadow_map_size}, {self.render_samples}")
         if self.max_catchup_steps < 1:
             raise ValueError(f"max_catchup_steps must be >= 1, got {self.max_catchup_steps}")
 
@@ -248,6 +253,11 @@ class SimWorld:
         w = max([640] + [int(c.width) for c in self.cfg.cameras])
         h = max([480] + [int(c.height) for c in self.cfg.cameras])
         ET.SubElement(visual, "global", offwidth=str(w), offheight=str(h))
+        quality = visual.find("quality")
+        if quality is None:
+            quality = ET.SubElement(visual, "quality")
+        quality.set("shadowsize", str(int(self.cfg.shadow_map_size)))
+        quality.set("offsamples", str(int(self.cfg.render_samples)))
 
     # -- physics thread -------------------------------------------------------------------------
     def _physics_loop(self) -> None:

@@ -46,7 +46,6 @@ class Probe:
         self.node.create_subscription(Int64, "policy/weights_version", lambda m: self.versions.append(m.data),
                                       qos.LATCHED)
         self.node.create_subscription(Image, "front/color/image_raw", self._on_image, qos.SENSOR)
-        self.pub_action = self.node.create_publisher(Float32MultiArray, "policy/action", qos.COMMAND)
         self.pub_teleop = self.node.create_publisher(Float32MultiArray, "teleop/action", qos.COMMAND)
         self.pub_image = self.node.create_publisher(Image, "front/color/image_raw", qos.SENSOR)
         self.pub_tr = self.node.create_publisher(UInt8MultiArray, "transitions", qos.TRANSITIONS)
@@ -85,11 +84,14 @@ def trained(tmp_path_factory):
 
         # -- phase 2: malformed inputs ----------------------------------------------------------------
         # on teleop/action: policy/action has a competing publisher and the command topics keep only the
-        # newest message; the robot node validates both topics with the same code
-        for _ in range(4):
-            for bad in ([float("nan"), 0.0, 0.0], [0.1, 0.2], [float("inf")] * 3):
+        # newest message (the robot node validates both topics with the same code); each bad action is
+        # repeated until the robot node has logged its rejection
+        for bad, expected in (([float("nan"), 0.0, 0.0], "NaN/inf: [nan"), ([0.1, 0.2], "2 values, expected 3"),
+                              ([float("inf")] * 3, "NaN/inf: [inf")):
+            deadline = time.monotonic() + 20.0
+            while expected not in graph.read_log("robot") and time.monotonic() < deadline:
                 probe.pub_teleop.publish(Float32MultiArray(data=bad))
-                time.sleep(0.15)
+                time.sleep(0.2)
         bad_img = wire.image_to_msg(np.zeros((10, 10, 3), np.uint8), time.time(), "front_color_optical_frame")
         bad_img.encoding = "mono16"
         for _ in range(5):

@@ -7,6 +7,7 @@ problem, so nodes can log it and drop the message instead of crashing.
 """
 from __future__ import annotations
 
+import array
 import json
 
 import numpy as np
@@ -127,16 +128,20 @@ def msg_to_pose(msg: PoseStamped) -> np.ndarray:
 
 
 def bytes_to_msg(payload: bytes) -> UInt8MultiArray:
-    """Raw bytes -> UInt8MultiArray (filled from a numpy buffer: fast for MB-sized payloads)."""
+    """Raw bytes -> UInt8MultiArray.
+
+    Filled from an ``array.array('B')``: the message's setter checks a numpy array element by
+    element (measured: 7.4 s for 43 MB) but takes an array.array as one buffer (0.13 s).
+    """
     msg = UInt8MultiArray()
-    msg.data = np.frombuffer(payload, dtype=np.uint8)
+    msg.data = array.array("B", payload)
     return msg
 
 
 def msg_to_bytes(msg: UInt8MultiArray) -> bytes:
     """UInt8MultiArray -> bytes."""
     data = msg.data
-    if isinstance(data, np.ndarray):
+    if isinstance(data, (array.array, np.ndarray)):
         return data.tobytes()
     if isinstance(data, (bytes, bytearray)):
         return bytes(data)
