@@ -18,13 +18,14 @@ $(STAMP): pyproject.toml ros2_ws/src/mentor/setup.py Makefile
 	$(PIP) install -q "$(TORCH_PIN)"
 	$(PIP) install -q -e ".[sim,robot,ros-wheels,dev]"
 	$(PIP) install -q -e ros2_ws/src/mentor
+	bash scripts/install_suites.sh $(VENV)
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 # Main job: MENTOR training through the ROS 2 node graph on the simulated FR3 (embedded runner).
 train: $(STAMP)
-	$(VENV)/bin/mentor-run train --use-sim --task reach --run-dir runs/reach_sim
+	$(VENV)/bin/mentor-run train --use-sim --task reach --run-dir runs/reach_sim --steps 20000
 
 # The README's test command (CI runs exactly this).
 test: $(STAMP)

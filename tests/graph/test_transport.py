@@ -54,6 +54,17 @@ def test_outbox_ack_trims_segments_but_keeps_counter(tmp_path):
     again.append(8, b"next")
 
 
+def test_restarted_outbox_keeps_its_counter_when_everything_is_acked(tmp_path):
+    box = Outbox(tmp_path, segment_records=2)
+    for i in range(5):
+        box.append(i, _payload(i))
+    box.close()
+    again = Outbox(tmp_path, segment_records=2)  # restarted: no segment open yet when the ack arrives
+    again.ack(4)
+    again.close()
+    assert Outbox(tmp_path, segment_records=2).next_seq == 5
+
+
 def test_outbox_ignores_torn_tail(tmp_path):
     box = Outbox(tmp_path)
     for i in range(3):

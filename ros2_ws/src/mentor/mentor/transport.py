@@ -200,8 +200,9 @@ class Outbox:
         for s in done:
             del self._pending[s]
         live = {rec.segment for rec in self._pending.values()}
+        newest = max(self._segments, default=-1)  # always kept: it carries the sequence counter
         for first in sorted(self._segments):
-            if first != self._current and first not in live and first <= seq:
+            if first not in (self._current, newest) and first not in live and first <= seq:
                 (self.directory / f"seg_{first:012d}.bin").unlink(missing_ok=True)
                 del self._segments[first]
         return len(done)
