@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -78,6 +79,7 @@ def main() -> int:
         graph.stop_all()
         node.destroy_node()
         rclpy.try_shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
     report(samples, a.hz, updates_after - updates_before, a.seconds)
     return 0
 

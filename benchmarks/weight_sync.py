@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -83,6 +84,7 @@ def measure(agent_config: str, repeats: int, control_hz: float, task: str) -> tu
         graph.stop_all()
         executor.shutdown()
         node.destroy_node()
+        shutil.rmtree(tmp, ignore_errors=True)
     return latencies, size
 
 

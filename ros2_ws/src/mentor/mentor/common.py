@@ -20,6 +20,20 @@ ARM_JOINTS = [f"fr3_joint{i}" for i in range(1, 8)]
 FINGER_JOINT = "fr3_finger_joint1"
 
 
+def set_torch_threads(threads: int) -> None:
+    """Limit torch's intra-op CPU threads of this process (0 keeps torch's default).
+
+    Nodes share the robot PC's cores with the physics/driver and each other; measured on a busy 2-core
+    machine, one thread made a tiny-network update ~10x and an act() ~30x faster than two spinning ones.
+    """
+    if threads < 0:
+        raise ValueError(f"torch_threads must be >= 0, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 4) -> int:
     """rclpy main: init, build the node, spin a multi-threaded executor, clean shutdown.
 

@@ -136,7 +136,7 @@ class EpisodeNode(Node):
                 if self.exit_requested:
                     return  # shutting down mid-episode: the restarted node truncates it
                 self._set_phase(ENDED)
-                self._write_csv(truncated=not self.success and self.step < self.task.episode_length)
+                self._write_csv(truncated=not self.success)  # time limit (or interrupted), not a success
                 self.finished += 1
                 if self.cfg.max_episodes and self.finished >= self.cfg.max_episodes:
                     self._set_phase(DONE)

@@ -27,7 +27,7 @@ from rclpy.node import Node
 from std_msgs.msg import String, UInt8MultiArray
 
 from . import qos, wire
-from .common import load_task, run_node
+from .common import load_task, run_node, set_torch_threads
 from .params import declare_config, parse_overrides
 from .policy_io import build_spec
 from .transport import IngestLedger
@@ -43,6 +43,7 @@ class LearnerNodeConfig:
     agent_config: str = field(default="tiny", metadata={"help": "mentor_policy preset or YAML path"})
     agent_overrides: str = field(default="", metadata={"help": "YAML mapping of AgentConfig overrides"})
     device: str = field(default="auto", metadata={"help": "torch device: auto | cpu | cuda"})
+    torch_threads: int = field(default=1, metadata={"help": "torch CPU threads (0 = torch default); 1 avoids thread contention when nodes share few cores"})
     learner_dir: str = field(default="runs/default/learner", metadata={"help": "replay, journal, topk, checkpoints, tb"})
     transition_topics: list[str] = field(default_factory=lambda: ["transitions"],
                                          metadata={"help": "transition topics (one per robot namespace)"})
@@ -69,6 +70,7 @@ class LearnerNode(Node):
     def __init__(self) -> None:
         super().__init__("learner")
         self.cfg = declare_config(self, LearnerNodeConfig)
+        set_torch_threads(self.cfg.torch_threads)
         from mentor_policy.agent import MentorAgent
         from mentor_policy.config import load_agent_config
         from mentor_policy.replay import EpisodeJournal, ReplayBuffer, ReplayConfig

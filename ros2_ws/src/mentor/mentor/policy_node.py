@@ -28,7 +28,7 @@ from std_msgs.msg import Float32MultiArray, Float64MultiArray, Int64, String, UI
 from std_srvs.srv import Trigger
 
 from . import qos, wire
-from .common import DONE, RUNNING, StateAssembler, load_task, run_node
+from .common import DONE, RUNNING, StateAssembler, load_task, run_node, set_torch_threads
 from .params import declare_config, parse_overrides
 from .policy_io import EpisodeVideo, FrameStacker, build_spec, load_deploy_policy
 from .transport import Outbox
@@ -46,6 +46,7 @@ class PolicyNodeConfig:
     agent_config: str = field(default="tiny", metadata={"help": "mentor_policy preset or YAML path"})
     agent_overrides: str = field(default="", metadata={"help": "YAML mapping of AgentConfig overrides"})
     device: str = field(default="auto", metadata={"help": "torch device: auto | cpu | cuda"})
+    torch_threads: int = field(default=1, metadata={"help": "torch CPU threads (0 = torch default); 1 avoids thread contention when nodes share few cores"})
     source: str = field(default="robot", metadata={"help": "transition source name (unique per robot)"})
     outbox_dir: str = field(default="runs/default/actor/outbox", metadata={"help": "durable transition outbox"})
     resend_after_s: float = field(default=1.0, metadata={"help": "resend unacknowledged records after [s]"})
@@ -71,6 +72,7 @@ class PolicyNode(Node):
     def __init__(self) -> None:
         super().__init__("policy")
         self.cfg = declare_config(self, PolicyNodeConfig)
+        set_torch_threads(self.cfg.torch_threads)
         self.train = self.cfg.mode == "train"
         self.task = load_task(self.cfg.task, self.cfg.task_config)
         from mentor_policy.config import load_agent_config

@@ -43,7 +43,7 @@ def node_env(domain_id: int | None = None, localhost_only: bool = True) -> dict[
     if domain_id is not None:
         env["ROS_DOMAIN_ID"] = str(domain_id)
     pkg = str(Path(__file__).resolve().parent.parent)
-    repo = str(Path(pkg).parents[2])
+    repo = str(Path(pkg).parents[2])  # repository root when running from a checkout
     extra = [p for p in (pkg, repo) if p not in env.get("PYTHONPATH", "").split(os.pathsep)]
     env["PYTHONPATH"] = os.pathsep.join(extra + [p for p in [env.get("PYTHONPATH", "")] if p])
     return env
@@ -202,7 +202,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
     return a, g
 
 
+def _use_source_tree() -> None:
+    """Running from a repository checkout: make its libraries importable (as node_env does for nodes)."""
+    repo = Path(__file__).resolve().parents[4]
+    if (repo / "robot_envs").is_dir() and str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+
+
 def main(argv: list[str] | None = None) -> int:
+    _use_source_tree()
     a, g = parse_args(argv)
     run_dir = Path(g.run_dir).expanduser().resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
