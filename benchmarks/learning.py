@@ -4,7 +4,7 @@ Each (config, seed) run trains a fresh agent for ``--steps`` agent steps and eva
 deterministic policy (``eval_mode=True``) for ``--eval-episodes`` episodes every ``--eval-every``
 steps (and at step 0). Results go to ``--out``:
 
-- ``runs/<config>_seed<seed>/eval.csv``  that run's evaluations (rewritten atomically after each one)
+- ``runs/<config>_seed<seed>/eval.csv``  that run's evaluations (written atomically when the run ends)
 - ``runs/<config>_seed<seed>/done.json`` written when the run finished (finished runs are skipped
   on a rerun: the benchmark is resumable at run granularity; an unfinished run restarts from zero)
 - ``results.csv``  all runs: ``config, task, seed, step, eval_return, success_rate, wall_time``

@@ -158,7 +158,7 @@ def run_graph(nodes: list[NodeSpec], run_dir: Path, domain_id: int | None, local
                 code = 3
                 break
     except KeyboardInterrupt:
-        print("mentor-run: Ctrl-C, stopping the graph")
+        print("mentor-run: interrupted (Ctrl-C / SIGTERM), stopping the graph")
     finally:
         codes = graph.stop_all()
         print(f"mentor-run: exit codes {codes}")
@@ -209,8 +209,15 @@ def _use_source_tree() -> None:
         sys.path.insert(0, str(repo))
 
 
+def _raise_keyboard_interrupt(signum, _frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     _use_source_tree()
+    # SIGTERM (systemd, `timeout`, docker stop) stops the graph like Ctrl-C: every node gets SIGINT
+    # and may checkpoint; without this the nodes would outlive the runner.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     a, g = parse_args(argv)
     run_dir = Path(g.run_dir).expanduser().resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
