@@ -54,6 +54,16 @@ def stored_rows(learner_dir: Path) -> int:
     return rows
 
 
+def _publish(pub, payload: bytes, counts: dict) -> bool:
+    """Publish one record; False when DDS refuses it (reliable history full: the learner is behind)."""
+    try:
+        pub.publish(wire.bytes_to_msg(payload))
+    except rclpy.impl.implementation_singleton.rclpy_implementation.RCLError:
+        counts["refused"] += 1
+        return False
+    return True
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=0.5)
@@ -73,6 +83,7 @@ def main() -> int:
     node = rclpy.create_node("bench_ingest")
     box = Outbox(tmp / "outbox")
     lock = threading.Lock()
+    counts = {"refused": 0}
 
     def on_ack(msg: String) -> None:
         acked = wire.msg_to_json(msg).get("bench")
@@ -103,7 +114,8 @@ def main() -> int:
                 in_flight = len(box)
                 due = box.due(1.0, 50)
             for seq, payload in due:
-                pub.publish(wire.bytes_to_msg(payload))
+                if not _publish(pub, payload, counts):
+                    break
                 with lock:
                     box.mark_sent(seq)
             if in_flight >= a.window:
@@ -115,7 +127,7 @@ def main() -> int:
             with lock:
                 box.append(seq, payload)
                 box.mark_sent(seq)
-            pub.publish(wire.bytes_to_msg(payload))
+            _publish(pub, payload, counts)  # refused: stays in the outbox, resent after 1 s
             t += 1
             if t > a.episode_length:
                 episode, t = episode + 1, 0
@@ -127,7 +139,8 @@ def main() -> int:
             if not left:
                 break
             for seq, payload in due:
-                pub.publish(wire.bytes_to_msg(payload))
+                if not _publish(pub, payload, counts):
+                    break
                 with lock:
                     box.mark_sent(seq)
             if time.monotonic() - end > 120:
@@ -148,7 +161,8 @@ def main() -> int:
           f"{', learner training' if a.train else ''})")
     lost = produced - rows
     print(f"  acked seq {led.acked.get('bench')} (expected {produced - 1}); rows on the learner's disk {rows}; "
-          f"lost {lost}; gap warnings {log.count('transition gap')}")
+          f"lost {lost}; gap warnings {log.count('transition gap')}; publishes refused by DDS {counts['refused']} "
+          f"(resent from the outbox)")
     if not a.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0 if lost == 0 and led.acked.get("bench") == produced - 1 else 1

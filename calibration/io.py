@@ -20,8 +20,6 @@ the OpenCV optical frame (x right, y down, z forward), ``tcp`` the frame of Robo
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,38 +30,13 @@ import yaml
 from calibration.geometry import check_transform, matrix_to_pose
 from calibration.handeye import MODES, HandEyeConfig, HandEyeResult
 from calibration.intrinsics import CameraIntrinsics, IntrinsicsError
+from mentor_policy.fileio import atomic_write_text  # noqa: F401 - part of this module's API
 
 FORMAT_VERSION = 1
 
 
 class CalibrationFileError(ValueError):
     """A calibration file is missing, corrupt, or not of the expected type; the message names the file."""
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temp file in the same directory, fsync, os.replace)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(p.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass  # some file systems do not support fsync on directories; the data is already synced
-    return p
 
 
 def dump_yaml(path: str | Path, data: dict[str, Any]) -> Path:

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from mentor_policy.utils import parse_schedule
+from mentor_policy.schedule import parse_schedule
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 

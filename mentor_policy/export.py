@@ -2,88 +2,324 @@
 and run it on ONNX Runtime without torch.
 
 Graph inputs: ``image (B, C, H, W) uint8`` and, when the spec has proprioception,
-``proprio (B, P) float32``; output ``action (B, A) float32`` in (-1, 1). Preprocessing
-(``x / 255 - 0.5``) is inside the graph. The MoE is exported with its sparse (top-k experts only)
-path, which gives the same values as the dense training path.
+``proprio (B, P) float32``; output ``action (B, A) float32`` in (-1, 1).
+
+The graph is written directly from the policy's weights (not traced), laid out for single-observation
+CPU latency while computing the same function as :meth:`ActorPolicy.forward`:
+
+- the preprocessing ``x / 255 - 0.5`` is folded into the first convolution (valid convolution, so
+  ``conv(x / 255 - 0.5) = conv'(x)`` with ``W' = W / 255`` and ``b' = b - 0.5 * sum(W)``);
+- the trunk's columns are permuted from the encoder's (h, w, c) flatten order to the NCHW order,
+  which removes the transpose;
+- the MoE layer is ORT's fused ``com.microsoft.MoE`` kernel (softmax gate, top-k, renormalised
+  weights, ReLU experts): it reads only the chosen experts' weights in place, where a standard-ONNX
+  ``Gather`` would copy them on every call. The file therefore needs ONNX Runtime (this is the
+  deployment runtime of the project).
+
+``ExportConfig.precision = "int8"`` (opt-in, never the default) additionally quantises the weights of
+the selected Linear layers to int8 with ORT dynamic quantisation; its deviation from torch is
+measured by ``benchmarks/act_latency.py`` and bounded in the unit tests.
+
+CLI: ``python -m mentor_policy.export --checkpoint latest.pt --out policy.onnx [--quantize int8]``.
 """
 from __future__ import annotations
 
+import argparse
 import os
-import warnings
+import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 
 ONNX_OPSET = 17
+MS_DOMAIN = "com.microsoft"
+PRECISIONS = ("fp32", "int8")
+QUANTIZABLE_LAYERS = ("trunk", "fc1", "gate", "fc2", "out")
 
 
-def export_onnx(policy, path: str | Path, opset: int = ONNX_OPSET) -> Path:
-    """Write ``policy`` (an :class:`~mentor_policy.policy.ActorPolicy`) to ``path`` atomically and
-    validate it with ``onnx.checker``. Returns the path."""
-    import copy
-    import tempfile
+@dataclass
+class ExportConfig:
+    """How the policy graph is written."""
 
-    import onnx
-    import torch
+    precision: str = "fp32"  # "fp32" (exact; default) or "int8" (int8 weights for `quantize_layers`)
+    quantize_layers: tuple[str, ...] = ("trunk",)  # Linear layers quantised when precision == "int8"
+    per_channel: bool = True  # int8: one scale per output column (smaller error than per tensor)
+    opset: int = ONNX_OPSET  # ONNX default-domain opset of the graph
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    spec = policy.spec
-    module = copy.deepcopy(policy).to("cpu").eval()
-    module.encoder.to(memory_format=torch.contiguous_format)
-    image = torch.zeros((1, policy.in_channels, *spec.image_size), dtype=torch.uint8)
-    args: tuple = (image,)
-    names = ["image"]
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"ExportConfig.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        self.quantize_layers = tuple(self.quantize_layers)
+        bad = sorted(set(self.quantize_layers) - set(QUANTIZABLE_LAYERS))
+        if bad:
+            raise ValueError(f"ExportConfig.quantize_layers: unknown layers {bad} (known: {QUANTIZABLE_LAYERS})")
+        if self.precision == "int8" and not self.quantize_layers:
+            raise ValueError("ExportConfig: precision 'int8' needs at least one layer in quantize_layers")
+        if not 17 <= int(self.opset) <= 21:
+            raise ValueError(f"ExportConfig.opset must be in [17, 21] (LayerNormalization), got {self.opset}")
+
+
+@dataclass
+class GraphSpec:
+    """Shapes and constants of the policy that are not weights."""
+
+    image_size: tuple[int, int]  # (H, W) of the policy image, pixels
+    proprio_dim: int  # length of the proprio vector (0: no proprio input)
+    top_k: int  # experts used per sample (ignored without an MoE)
+    layer_norm_eps: float = 1e-5  # epsilon of the trunk's LayerNorm
+
+    def __post_init__(self) -> None:
+        if len(self.image_size) != 2 or min(self.image_size) < 1:
+            raise ValueError(f"GraphSpec.image_size must be (H, W) > 0, got {self.image_size}")
+        if self.proprio_dim < 0 or self.top_k < 1 or not self.layer_norm_eps > 0:
+            raise ValueError(f"GraphSpec: need proprio_dim >= 0, top_k >= 1, layer_norm_eps > 0, got {self}")
+
+
+# --------------------------------------------------------------------------------------------------
+# graph construction
+# --------------------------------------------------------------------------------------------------
+class _Builder:
+    """Accumulates nodes and initialisers of an ONNX graph."""
+
+    def __init__(self) -> None:
+        self.nodes: list = []
+        self.inits: list = []
+        self._n = 0
+
+    def const(self, name: str, array: np.ndarray) -> str:
+        from onnx import numpy_helper
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def op(self, op_type: str, inputs: Sequence[str], name: str, domain: str = "", **attrs) -> str:
+        from onnx import helper
+        self._n += 1
+        out = f"{name}_out"
+        self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=name, domain=domain, **attrs))
+        return out
+
+    def linear(self, x: str, weight: np.ndarray, bias: np.ndarray, name: str) -> str:
+        """``x @ weight.T + bias`` as MatMul + Add (ORT fuses them into one Gemm; the dynamic quantiser
+        recognises MatMul)."""
+        w = self.const(f"{name}.weight_t", weight.T.astype(np.float32))
+        b = self.const(f"{name}.bias", bias.astype(np.float32))
+        return self.op("Add", [self.op("MatMul", [x, w], f"{name}/MatMul"), b], f"{name}/Add")
+
+
+def _np(state: Mapping, key: str) -> np.ndarray:
+    if key not in state:
+        raise KeyError(f"policy state has no entry {key!r} (keys: {sorted(state)[:40]})")
+    value = state[key]
+    array = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise ValueError(f"policy state entry {key!r} holds non-finite values: refusing to export it")
+    return array
+
+
+def _conv_keys(state: Mapping) -> list[str]:
+    keys = sorted({k.rsplit(".", 1)[0] for k in state if k.startswith("encoder.convs.") and k.endswith(".weight")},
+                  key=lambda k: int(k.split(".")[2]))
+    if not keys:
+        raise KeyError("policy state has no encoder.convs.*.weight entries")
+    return keys
+
+
+def _encoder(b: _Builder, state: Mapping, image: str) -> tuple[str, int]:
+    """Convs with the folded preprocessing; returns the (B, C*h*w) NCHW-flattened features and C."""
+    x = b.op("Cast", [image], "encoder/Cast", to=1)  # uint8 -> float32 (values 0..255)
+    channels = 0
+    for i, key in enumerate(_conv_keys(state)):
+        w, bias = _np(state, f"{key}.weight"), _np(state, f"{key}.bias")
+        if i == 0:  # conv(x / 255 - 0.5) == conv(x; W / 255) + (b - 0.5 * sum W): no padding
+            bias = bias - 0.5 * w.sum(axis=(1, 2, 3))
+            w = w / 255.0
+        stride = 2 if i == 0 else 1
+        x = b.op("Conv", [x, b.const(f"{key}.weight", w), b.const(f"{key}.bias", bias)], f"{key}/Conv",
+                 kernel_shape=list(w.shape[2:]), strides=[stride, stride])
+        x = b.op("Relu", [x], f"{key}/Relu")
+        channels = w.shape[0]
+    return b.op("Flatten", [x], "encoder/Flatten", axis=1), channels
+
+
+def _trunk_weight_nchw(weight: np.ndarray, channels: int, conv_hw: tuple[int, int], proprio_dim: int) -> np.ndarray:
+    """Permute the trunk's image columns from (h, w, c) to (c, h, w) order (proprio columns unchanged)."""
+    h, w = conv_hw
+    n_img = channels * h * w
+    if weight.shape[1] != n_img + proprio_dim:
+        raise ValueError(f"trunk weight has {weight.shape[1]} inputs, expected {n_img} image features "
+                         f"({channels}x{h}x{w}) + {proprio_dim} proprio")
+    img = weight[:, :n_img].reshape(-1, h, w, channels).transpose(0, 3, 1, 2).reshape(weight.shape[0], n_img)
+    return np.concatenate([img, weight[:, n_img:]], axis=1)
+
+
+def _conv_out_hw(image_size: tuple[int, int], n_convs: int) -> tuple[int, int]:
+    h, w = image_size
+    h, w = (h - 3) // 2 + 1, (w - 3) // 2 + 1
+    return h - 2 * (n_convs - 1), w - 2 * (n_convs - 1)
+
+
+def _moe(b: _Builder, state: Mapping, x: str, top_k: int) -> str:
+    """Gate MLP (logits) + ORT's fused MoE kernel (softmax, top-k, renormalised weights, ReLU experts)."""
+    g = b.op("Relu", [b.linear(x, _np(state, "actor.moe.gate_fc1.weight"), _np(state, "actor.moe.gate_fc1.bias"),
+                               "gate_fc1")], "gate_fc1/Relu")
+    logits = b.linear(g, _np(state, "actor.moe.gate_fc2.weight"), _np(state, "actor.moe.gate_fc2.bias"), "gate_fc2")
+    w1, w2 = _np(state, "actor.moe.experts.w1"), _np(state, "actor.moe.experts.w2")  # (E, d, h), (E, h, d)
+    if top_k > w1.shape[0]:
+        raise ValueError(f"top_k {top_k} exceeds the {w1.shape[0]} experts of the policy")
+    # the kernel takes each expert's weight as (out, in), like nn.Linear
+    inputs = [x, logits, b.const("experts.w1", w1.transpose(0, 2, 1)), b.const("experts.b1", _np(state, "actor.moe.experts.b1")),
+              b.const("experts.w2", w2.transpose(0, 2, 1)), b.const("experts.b2", _np(state, "actor.moe.experts.b2"))]
+    return b.op("MoE", inputs, "moe", domain=MS_DOMAIN, k=int(top_k), activation_type="relu",
+                normalize_routing_weights=1)
+
+
+def build_policy_graph(state: Mapping, spec: GraphSpec, opset: int = ONNX_OPSET):
+    """ONNX ``ModelProto`` of the deterministic actor from a policy state dict (see module docstring)."""
+    from onnx import TensorProto, helper
+
+    b = _Builder()
+    convs = _conv_keys(state)
+    in_ch = _np(state, f"{convs[0]}.weight").shape[1]
+    feats, channels = _encoder(b, state, "image")
+    inputs = [helper.make_tensor_value_info("image", TensorProto.UINT8, ["batch", in_ch, *spec.image_size])]
     if spec.proprio_dim:
-        args = (image, torch.zeros((1, spec.proprio_dim), dtype=torch.float32))
-        names.append("proprio")
-    dynamic = {n: {0: "batch"} for n in names + ["action"]}
+        inputs.append(helper.make_tensor_value_info("proprio", TensorProto.FLOAT, ["batch", spec.proprio_dim]))
+        feats = b.op("Concat", [feats, "proprio"], "features/Concat", axis=1)
+    conv_hw = _conv_out_hw(spec.image_size, len(convs))
+    trunk_w = _trunk_weight_nchw(_np(state, "actor.trunk.0.weight"), channels, conv_hw, spec.proprio_dim)
+    t = b.linear(feats, trunk_w, _np(state, "actor.trunk.0.bias"), "trunk")
+    t = b.op("LayerNormalization", [t, b.const("trunk_ln.weight", _np(state, "actor.trunk.1.weight")),
+                                    b.const("trunk_ln.bias", _np(state, "actor.trunk.1.bias"))],
+             "trunk_ln", axis=-1, epsilon=float(spec.layer_norm_eps))
+    t = b.op("Tanh", [t], "trunk/Tanh")
+    h = b.op("Relu", [b.linear(t, _np(state, "actor.fc1.weight"), _np(state, "actor.fc1.bias"), "fc1")], "fc1/Relu")
+    uses_moe = "actor.moe.experts.w1" in state
+    h = _moe(b, state, h, spec.top_k) if uses_moe else b.linear(
+        h, _np(state, "actor.fc2.weight"), _np(state, "actor.fc2.bias"), "fc2")
+    a = b.linear(b.op("Relu", [h], "head/Relu"), _np(state, "actor.out.weight"), _np(state, "actor.out.bias"), "out")
+    b.nodes.append(helper.make_node("Tanh", [a], ["action"], name="action/Tanh"))
+    action_dim = _np(state, "actor.out.weight").shape[0]
+    outputs = [helper.make_tensor_value_info("action", TensorProto.FLOAT, ["batch", action_dim])]
+    graph = helper.make_graph(b.nodes, "mentor_actor", inputs, outputs, b.inits)
+    opsets = [helper.make_opsetid("", int(opset))] + ([helper.make_opsetid(MS_DOMAIN, 1)] if uses_moe else [])
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="mentor_policy.export")
+    model.ir_version = min(model.ir_version, 9)  # readable by older ONNX Runtime releases too
+    return model
+
+
+# --------------------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------------------
+def _check(model) -> None:
+    """``onnx.checker`` on the graph; full (shape-inference) check unless it uses ORT contrib ops,
+    which the ONNX checker does not know."""
+    import onnx
+    contrib = any(o.domain == MS_DOMAIN for o in model.opset_import)
+    onnx.checker.check_model(model, full_check=not contrib)
+
+
+def _quantize(src: Path, dst: Path, cfg: ExportConfig) -> None:
+    """Dynamic int8 quantisation of the MatMuls of ``cfg.quantize_layers`` (weights int8, activations
+    quantised per call by ORT)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    names = {"gate": ["gate_fc1", "gate_fc2"]}
+    nodes = [f"{n}/MatMul" for layer in cfg.quantize_layers for n in names.get(layer, [layer])]
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=cfg.per_channel,
+                     nodes_to_quantize=nodes, op_types_to_quantize=["MatMul"])
+
+
+def _atomic_save(model, path: Path, cfg: ExportConfig) -> None:
+    import onnx
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    tmp_fp32 = Path(tmp + ".fp32.onnx")
     try:
-        # The legacy TorchScript exporter is used on purpose: the dynamo exporter needs onnxscript,
-        # which this project does not depend on. Its deprecation notice is silenced for this call only.
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            torch.onnx.export(module, args, tmp, input_names=names, output_names=["action"],
-                              dynamic_axes=dynamic, opset_version=opset, dynamo=False)
-        model = onnx.load(tmp)
-        onnx.checker.check_model(model, full_check=True)
+        if cfg.precision == "int8":
+            onnx.save(model, str(tmp_fp32))
+            _quantize(tmp_fp32, Path(tmp), cfg)
+            _check(onnx.load(tmp))
+        else:
+            onnx.save(model, tmp)
         with open(tmp, "rb+") as fh:
+            fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        tmp_fp32.unlink(missing_ok=True)
+
+
+def export_state(state: Mapping, spec: GraphSpec, path: str | Path, cfg: ExportConfig | None = None) -> Path:
+    """Write the actor of a policy state dict (:meth:`ActorPolicy.policy_state`) to ``path`` atomically."""
+    cfg = cfg or ExportConfig()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = build_policy_graph(state, spec, cfg.opset)
+    _check(model)
+    _atomic_save(model, path, cfg)
     return path
+
+
+def export_onnx(policy, path: str | Path, cfg: ExportConfig | None = None) -> Path:
+    """Write ``policy`` (an :class:`~mentor_policy.policy.ActorPolicy`) to ``path`` atomically and
+    validate it with ``onnx.checker``. Returns the path. Default: exact fp32 graph."""
+    spec = GraphSpec(image_size=tuple(policy.spec.image_size), proprio_dim=int(policy.spec.proprio_dim),
+                     top_k=int(policy.cfg.moe_top_k), layer_norm_eps=float(policy.actor.trunk[1].eps))
+    return export_state(policy.policy_state(), spec, path, cfg)
+
+
+# --------------------------------------------------------------------------------------------------
+# runtime
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class OnnxPolicyConfig:
+    """ONNX Runtime session settings of :class:`OnnxPolicy`."""
+
+    intra_op_threads: int = 1  # 1: one observation is too little work to split, and the CPU is shared
+    optimized_model_path: str = ""  # if set, ORT writes its optimised graph there (inspection / reuse)
+    extra_session_config: dict = field(default_factory=dict)  # ORT session config entries (key -> value)
+
+    def __post_init__(self) -> None:
+        if int(self.intra_op_threads) < 1:
+            raise ValueError(f"OnnxPolicyConfig.intra_op_threads must be >= 1, got {self.intra_op_threads}")
 
 
 class OnnxPolicy:
     """ONNX Runtime policy: ``act(image (C, H, W) uint8, proprio (P,) | None) -> (A,) float32``.
 
-    ``intra_op_threads``: ORT intra-op threads. Default 1: on the 2-core machines this project runs
-    on, the policy shares the CPU with the learner and the simulator, and a second spinning worker
-    thread measured 2x slower under that contention (one observation is too little work to split).
-    With more than one thread, spinning is switched off for the same reason. Graph optimisation is
-    fully enabled.
+    Sessions use full graph optimisation, sequential execution and, by default, one intra-op thread:
+    on the 2-core machines this project runs on the policy shares the CPU with the learner and the
+    simulator, and a second spinning worker measured slower under that contention. With more than
+    one thread, spinning is switched off for the same reason.
     """
 
-    def __init__(self, path: str | Path, intra_op_threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, intra_op_threads: int | None = None,
+                 cfg: OnnxPolicyConfig | None = None) -> None:
         import onnxruntime as ort
 
+        cfg = cfg or OnnxPolicyConfig()
+        if intra_op_threads is not None:
+            cfg = OnnxPolicyConfig(int(intra_op_threads), cfg.optimized_model_path, dict(cfg.extra_session_config))
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"ONNX policy {self.path} does not exist")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        threads = 1 if intra_op_threads is None else int(intra_op_threads)
-        if threads < 1:
-            raise ValueError(f"intra_op_threads must be >= 1, got {intra_op_threads}")
-        opts.intra_op_num_threads = threads
-        if threads > 1:
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.intra_op_num_threads = cfg.intra_op_threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        if cfg.intra_op_threads > 1:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if cfg.optimized_model_path:
+            opts.optimized_model_filepath = cfg.optimized_model_path
+        for key, value in cfg.extra_session_config.items():
+            opts.add_session_config_entry(str(key), str(value))
         try:
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:
@@ -94,25 +330,142 @@ class OnnxPolicy:
         self.image_shape = tuple(inputs["image"].shape[1:])  # (C, H, W)
         self.proprio_dim = int(inputs["proprio"].shape[1]) if "proprio" in inputs else 0
         self.action_dim = int(self.session.get_outputs()[0].shape[1])
+        self._outputs = [self.session.get_outputs()[0].name]
 
     def act(self, image: np.ndarray, proprio: np.ndarray | None = None) -> np.ndarray:
         """Deterministic mean action ``(A,)`` float32 for one stacked observation."""
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.shape != self.image_shape:
             raise ValueError(f"image must be uint8 of shape {self.image_shape}, got {image.dtype} {image.shape}")
-        feeds = {"image": image[None]}
+        feeds = {"image": np.ascontiguousarray(image[None])}
         if self.proprio_dim:
-            if proprio is None:
-                raise ValueError(f"this policy needs a proprio vector of length {self.proprio_dim}")
-            prop = np.asarray(proprio, dtype=np.float32)
-            if prop.shape != (self.proprio_dim,) or not np.isfinite(prop).all():
-                raise ValueError(f"proprio must be finite with shape ({self.proprio_dim},), got {prop.shape}: {prop}")
-            feeds["proprio"] = prop[None]
-        return self.session.run(None, feeds)[0][0]
+            feeds["proprio"] = self._check_proprio(proprio)[None]
+        return self.session.run(self._outputs, feeds)[0][0]
+
+    def _check_proprio(self, proprio) -> np.ndarray:
+        if proprio is None:
+            raise ValueError(f"this policy needs a proprio vector of length {self.proprio_dim}")
+        prop = np.ascontiguousarray(proprio, dtype=np.float32)
+        if prop.shape[-1:] != (self.proprio_dim,) or not np.isfinite(prop).all():
+            raise ValueError(f"proprio must be finite with last dimension {self.proprio_dim}, got "
+                             f"shape {prop.shape}: {prop}")
+        return prop
 
     def act_batch(self, image: np.ndarray, proprio: np.ndarray | None = None) -> np.ndarray:
         """Batched variant: ``(B, C, H, W)`` uint8 (+ ``(B, P)``) -> ``(B, A)``."""
-        feeds = {"image": np.ascontiguousarray(image, dtype=np.uint8)}
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 4 or image.shape[1:] != self.image_shape:
+            raise ValueError(f"images must be uint8 of shape (B, {self.image_shape}), got {image.dtype} {image.shape}")
+        feeds = {"image": np.ascontiguousarray(image)}
         if self.proprio_dim:
-            feeds["proprio"] = np.ascontiguousarray(proprio, dtype=np.float32)
-        return self.session.run(None, feeds)[0]
+            prop = self._check_proprio(proprio)
+            if prop.shape != (image.shape[0], self.proprio_dim):
+                raise ValueError(f"proprio must have shape ({image.shape[0]}, {self.proprio_dim}), got {prop.shape}")
+            feeds["proprio"] = prop
+        return self.session.run(self._outputs, feeds)[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI: learner checkpoint (or bare policy state) -> .onnx
+# --------------------------------------------------------------------------------------------------
+def policy_from_state(state: Mapping, agent_config: str | Sequence[str] = "paper",
+                      image_size: tuple[int, int] = (84, 84), overrides: Mapping | None = None):
+    """Build an :class:`ActorPolicy` (CPU) that fits ``state`` and load it (shape-checked).
+
+    The network widths (encoder channels, feature/hidden/expert/gate dims, number of experts, MoE or
+    MLP), the stacked channels, the action and proprio sizes are read from the weights; what the
+    weights cannot tell (``image_size`` (H, W) px, ``moe_top_k``, ``frame_stack``) comes from the
+    agent config / arguments. Raises ``ValueError`` when they do not fit together.
+    """
+    from mentor_policy.config import load_agent_config
+    from mentor_policy.policy import ActorPolicy
+    from mentor_policy.specs import EnvSpec
+
+    conv0 = _np(state, "encoder.convs.0.weight")
+    arch = {"encoder_channels": conv0.shape[0], "feature_dim": _np(state, "actor.trunk.0.weight").shape[0],
+            "hidden_dim": _np(state, "actor.fc1.weight").shape[0], "use_moe": "actor.moe.experts.w1" in state}
+    if arch["use_moe"]:
+        w1 = _np(state, "actor.moe.experts.w1")
+        arch.update(num_experts=w1.shape[0], expert_hidden_dim=w1.shape[2],
+                    gate_hidden_dim=_np(state, "actor.moe.gate_fc1.weight").shape[0])
+    names = [agent_config] if isinstance(agent_config, (str, Path)) else list(agent_config)
+    base = load_agent_config(names, dict(overrides or {}))
+    if arch["use_moe"] and base.moe_top_k > arch["num_experts"]:
+        raise ValueError(f"moe_top_k {base.moe_top_k} exceeds the checkpoint's {arch['num_experts']} experts: "
+                         f"pass --top-k")
+    cfg = load_agent_config(names, {**dict(overrides or {}), **arch})
+    in_ch = conv0.shape[1]
+    if in_ch % (3 * cfg.frame_stack):
+        raise ValueError(f"the encoder takes {in_ch} channels, not a multiple of 3 * frame_stack ({cfg.frame_stack})")
+    h, w = _conv_out_hw(tuple(image_size), 4)
+    proprio = _np(state, "actor.trunk.0.weight").shape[1] - conv0.shape[0] * h * w
+    if proprio < 0 or h <= 0 or w <= 0:
+        raise ValueError(f"image size {tuple(image_size)} does not fit the trunk's "
+                         f"{_np(state, 'actor.trunk.0.weight').shape[1]} inputs: pass the training --image-size")
+    spec = EnvSpec(in_ch // cfg.frame_stack, tuple(image_size), proprio, _np(state, "actor.out.weight").shape[0])
+    policy = ActorPolicy(spec, cfg, device="cpu")
+    policy.load_policy_state(state)
+    return policy
+
+
+def load_policy_state(path: str | Path) -> Mapping:
+    """The policy state of a learner checkpoint (``{"policy": ..., ...}``) or of a bare policy-state file."""
+    from mentor_policy.checkpoint import CheckpointError, load_checkpoint
+    obj = load_checkpoint(path)
+    state = obj["policy"] if isinstance(obj, dict) and "policy" in obj else obj
+    if not isinstance(state, Mapping) or "encoder.convs.0.weight" not in state:
+        keys = sorted(obj)[:20] if isinstance(obj, dict) else type(obj).__name__
+        raise CheckpointError(f"{path} holds neither a learner checkpoint nor a policy state (found {keys})")
+    return state
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m mentor_policy.export",
+                                 description="Export a MENTOR policy (learner checkpoint or policy state) to ONNX.")
+    ap.add_argument("--checkpoint", required=True, help="learner latest.pt or a bare policy-state file")
+    ap.add_argument("--out", required=True, help="output .onnx path (written atomically)")
+    ap.add_argument("--agent-config", nargs="+", default=["paper"], help="agent presets/YAML (top-k, frame stack)")
+    ap.add_argument("--image-size", nargs=2, type=int, default=[84, 84], metavar=("H", "W"),
+                    help="policy image size in pixels used in training")
+    ap.add_argument("--top-k", type=int, default=None, help="override moe_top_k of the agent config")
+    ap.add_argument("--quantize", choices=["int8"], default=None,
+                    help="reduced-precision weights (opt-in; changes the actions slightly)")
+    ap.add_argument("--quantize-layers", nargs="+", default=list(ExportConfig.quantize_layers),
+                    choices=list(QUANTIZABLE_LAYERS))
+    ap.add_argument("--verify", type=int, default=8, help="random observations compared with torch (0: skip)")
+    return ap.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    overrides = {"moe_top_k": args.top_k} if args.top_k else {}
+    policy = policy_from_state(load_policy_state(args.checkpoint), args.agent_config, tuple(args.image_size), overrides)
+    cfg = ExportConfig(precision=args.quantize or "fp32", quantize_layers=tuple(args.quantize_layers))
+    path = export_onnx(policy, args.out, cfg)
+    if args.verify > 0:
+        err = max_action_error(policy, OnnxPolicy(path), args.verify)
+        print(f"max |torch - onnx| action error over {args.verify} random observations: {err:.3e}")
+    print(f"wrote {path} ({cfg.precision}, {policy.in_channels}x{policy.spec.image_size[0]}x"
+          f"{policy.spec.image_size[1]} image, proprio {policy.spec.proprio_dim}, action {policy.spec.action_dim})")
+    return 0
+
+
+def max_action_error(policy, onnx_policy: OnnxPolicy, n: int, seed: int = 0, batch: int = 50) -> float:
+    """Max abs difference between the torch policy's and the ONNX policy's deterministic actions over
+    ``n`` random uint8 images (and standard-normal proprio)."""
+    import torch
+    rng = np.random.default_rng(seed)
+    spec, worst = policy.spec, 0.0
+    for start in range(0, n, batch):
+        m = min(batch, n - start)
+        img = rng.integers(0, 256, (m, policy.in_channels, *spec.image_size), dtype=np.uint8)
+        prop = rng.standard_normal((m, spec.proprio_dim)).astype(np.float32) if spec.proprio_dim else None
+        with torch.inference_mode():
+            policy.eval()
+            ref = policy(torch.from_numpy(img), torch.from_numpy(prop) if prop is not None else None).numpy()
+        worst = max(worst, float(np.abs(onnx_policy.act_batch(img, prop) - ref).max()))
+    return worst
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

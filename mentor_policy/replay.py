@@ -22,7 +22,6 @@ import os
 import queue
 import re
 import struct
-import tempfile
 import threading
 import zipfile
 import zlib
@@ -33,6 +32,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from mentor_policy.fileio import atomic_open, fsync_dir
 from mentor_policy.specs import EnvSpec
 
 log = logging.getLogger(__name__)
@@ -159,32 +159,10 @@ def validate_episode(episode: dict[str, Any], spec: EnvSpec) -> dict[str, np.nda
     return out
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _atomic_save_npz(path: Path, arrays: dict[str, np.ndarray], fsync: bool) -> None:
-    """Write an uncompressed .npz to ``path`` atomically (temp in the same dir, fsync, replace)."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX, suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    if fsync:
-        _fsync_dir(path.parent)
+    """Write one episode file atomically (a crash leaves at most a ``_TMP_PREFIX`` file, cleaned on load)."""
+    with atomic_open(path, "wb", prefix=_TMP_PREFIX, suffix=".npz", fsync=fsync) as f:
+        np.savez(f, **arrays)
 
 
 def load_episode_file(path: str | os.PathLike, spec: EnvSpec) -> dict[str, np.ndarray]:
@@ -728,7 +706,7 @@ class EpisodeJournal:
             f = open(path, "ab")
             if new:
                 f.write(_JOURNAL_MAGIC)
-                _fsync_dir(self.directory)
+                fsync_dir(self.directory)
             self._files[episode_key] = f
             self._unsynced[episode_key] = 0
         f.write(_FRAME.pack(len(payload), zlib.crc32(payload)) + payload)
@@ -812,7 +790,7 @@ class EpisodeJournal:
         self._close_file(episode_key)
         path = self._path(episode_key)
         path.unlink(missing_ok=True)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
 
     def commit(self, episode_key: str, replay: ReplayBuffer) -> Path:
         """finish -> replay.add_episode (durable) -> discard. Returns the episode file's path."""

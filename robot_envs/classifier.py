@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from mentor_policy.fileio import atomic_open
 
 _FORMAT = "mentor-success-classifier-v1"
 
@@ -169,16 +169,8 @@ class SuccessClassifier:
         cfg = dataclasses.asdict(self.cfg)
         payload = {"format": _FORMAT, "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
                    "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()}}
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(payload, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path, "wb") as f:
+            torch.save(payload, f)
         return path
 
     @classmethod

@@ -23,6 +23,8 @@ from robot_envs.robot import Robot, RobotError, RobotState
 logger = logging.getLogger(__name__)
 
 _CONTROLLER_MODES = ("joint_impedance", "cartesian_impedance")
+_PREEMPTED_MESSAGE = "Move command preempted"  # libfranka's message when stop() ends a running motion
+_STOP_JOIN_TIMEOUT_S = 2.0  # wall time stop() waits for the stopped motion to end [s]
 
 
 @dataclass
@@ -297,18 +299,37 @@ class FrankyRobot(Robot):
             self._set_error(e)
             raise RobotError(f"move_to failed: {self._error}") from e
         if not finished:
-            self.stop()
-            raise RobotError(f"move_to did not reach {np.round(target, 4).tolist()} within {timeout_s} s (stopped)")
+            msg = f"move_to did not reach {np.round(target, 4).tolist()} within {timeout_s} s"
+            try:
+                self.stop()
+            except RobotError as e:
+                raise RobotError(f"{msg}; stopping the arm afterwards failed too: {e}") from e
+            raise RobotError(f"{msg} (stopped)")
 
     def stop(self) -> None:
-        """Stop the running motion; the arm holds where it is."""
+        """Stop the running motion; the arm holds where it is.
+
+        Stopping a motion makes franky end it with ``ControlException("... Move command
+        preempted!")``: that is the expected outcome of our own stop, not an error. Any other
+        franky error is recorded (``read_state().error``) and raised as RobotError.
+        """
         robot = self._require()
         try:
             robot.stop()
-            robot.join_motion(2.0)
+            if not robot.join_motion(_STOP_JOIN_TIMEOUT_S):
+                logger.warning("the stopped motion did not end within %.1f s", _STOP_JOIN_TIMEOUT_S)
         except self._errors as e:
+            if self._is_preemption(e):
+                logger.debug("stop(): the running motion was preempted as requested (%s)", e)
+                return
             self._set_error(e)
             raise RobotError(f"stop failed: {self._error}") from e
+
+    def _is_preemption(self, exc: BaseException) -> bool:
+        """True only for franky's report that a running motion was preempted (by stop())."""
+        control_exception = getattr(self._franky, "ControlException", None)
+        return (control_exception is not None and isinstance(exc, control_exception)
+                and _PREEMPTED_MESSAGE in str(exc))
 
     def recover(self) -> bool:
         """Clear errors: franky automatic error recovery, reconnecting if the connection broke.

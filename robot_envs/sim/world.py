@@ -32,6 +32,7 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import logging  # noqa: E402
 import random  # noqa: E402
+import select  # noqa: E402
 import signal  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -123,6 +124,7 @@ class SimWorldConfig:
     shadow_map_size: int = 1024  # shadow map resolution [px]; franky-sim's 4096 costs ~130 ms/frame in software GL; 0 = no shadows
     render_samples: int = 4  # multisample anti-aliasing samples of the offscreen buffer (0 = off)
     max_catchup_steps: int = 50  # physics steps allowed back-to-back after a stall before the pace resets
+    lockstep_timeout_s: float = 0.05  # while a franky motion runs, each step waits up to this wall time for the client's answer to the last state packet [s]; 0 = off
     start_timeout_s: float = 30.0  # max wall time to build and start the simulation [s]
 
     def __post_init__(self) -> None:
@@ -140,6 +142,8 @@ class SimWorldConfig:
         if not (0 <= int(self.shadow_map_size) <= 8192) or not (0 <= int(self.render_samples) <= 16):
             raise ValueError(f"need 0 <= shadow_map_size <= 8192 and 0 <= render_samples <= 16, got "
                              f"{self.shadow_map_size}, {self.render_samples}")
+        if not (np.isfinite(self.lockstep_timeout_s) and 0 <= self.lockstep_timeout_s <= 1.0):
+            raise ValueError(f"lockstep_timeout_s must be in [0, 1] s (0 = off), got {self.lockstep_timeout_s}")
         if self.max_catchup_steps < 1:
             raise ValueError(f"max_catchup_steps must be >= 1, got {self.max_catchup_steps}")
 
@@ -275,6 +279,9 @@ class SimWorld:
                 with self._lock:
                     self._server.run_once(False)
                     self._steps += 1
+                    waiting_for = self._motion_command_sockets()
+                if waiting_for:
+                    select.select(waiting_for, [], [], self.cfg.lockstep_timeout_s)
                 if period > 0:
                     next_t += period
                     delay = next_t - time.perf_counter()
@@ -285,6 +292,25 @@ class SimWorld:
         except BaseException as e:  # reported through physics_error / _check_alive, and logged
             self._physics_error = e
             logger.exception("sim physics thread died")
+
+    def _motion_command_sockets(self) -> list:
+        """UDP sockets of robot servers running a franky motion (lockstep, see below), else [].
+
+        Lockstep: like the real arm, franky answers every 1 ms state packet with a command, but
+        franky-sim steps on without waiting for it. When the client is starved of CPU (a
+        loaded machine, software-GL rendering in the same process), franky then plans from
+        stale states and its planner fails (-101/-110/-111) or the arm drifts off course.
+        Waiting (bounded) for the answer makes a slow client slow the simulation down instead.
+        """
+        if self.cfg.lockstep_timeout_s <= 0:
+            return []
+        socks = []
+        for rs in self._server.robot_servers:
+            if rs.current_motion_id and rs.udp_connected:
+                sock = getattr(rs, "_FrankaServer__udp_socket", None)  # franky-sim 1.0.x private attribute
+                if sock is not None:
+                    socks.append(sock)
+        return socks
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -347,6 +373,36 @@ class SimWorld:
     def clock(self) -> SimClock:
         """A Clock on simulation time (lets a control loop follow the simulator's pace)."""
         return SimClock(self.sim_time)
+
+    def camera_pose(self, camera_name: str, convention: str = "opencv") -> np.ndarray:
+        """World pose ``(7,) [x, y, z, qx, qy, qz, qw]`` [m] of a configured camera, read from MuJoCo.
+
+        ``convention="opencv"``: optical frame x right, y down, z forward (what calibration
+        estimates); ``"mujoco"``: MuJoCo's camera frame x right, y up, looking along -z.
+        """
+        import mujoco
+
+        if convention not in ("opencv", "mujoco"):
+            raise ValueError(f"convention must be 'opencv' or 'mujoco', got {convention!r}")
+        if camera_name not in self._cams:
+            raise KeyError(f"unknown sim camera {camera_name!r}; configured: {list(self._cams)}")
+        cid = mujoco.mj_name2id(self._model, mujoco.mjtObj.mjOBJ_CAMERA, camera_name)
+        with self._locked():
+            pos = np.array(self._data.cam_xpos[cid], dtype=np.float64)
+            rot = np.array(self._data.cam_xmat[cid], dtype=np.float64).reshape(3, 3)
+        if convention == "opencv":
+            rot = rot @ np.diag([1.0, -1.0, -1.0])
+        return np.concatenate([pos, tf.matrix_to_quat(rot)])
+
+    def camera_intrinsics(self, camera_name: str) -> np.ndarray:
+        """``(3, 3)`` pinhole K [px] of a configured camera (MuJoCo renders square pixels without
+        distortion; principal point at the image centre in OpenCV pixel coordinates, ((W-1)/2, (H-1)/2))."""
+        cam = self._cams.get(camera_name)
+        if cam is None:
+            raise KeyError(f"unknown sim camera {camera_name!r}; configured: {list(self._cams)}")
+        f = 0.5 * int(cam.height) / np.tan(np.deg2rad(cam.fovy) / 2.0)
+        return np.array([[f, 0.0, (int(cam.width) - 1) / 2.0], [0.0, f, (int(cam.height) - 1) / 2.0],
+                         [0.0, 0.0, 1.0]])
 
     def _body_id(self, name: str) -> int:
         import mujoco

@@ -145,7 +145,6 @@ def test_eye_to_hand_with_franky_sim_robot_states(tmp_path):
     waits 0.8 s of sim time; hence 5 mm / 0.5 deg here. Also records a workspace while a motion runs."""
     pytest.importorskip("franky")
     pytest.importorskip("franky_sim")
-    import mujoco
 
     from calibration.render import attach_board, intrinsics_from_fovy, write_board_texture
     from calibration.workspace import WorkspaceConfig, WorkspaceRecorder
@@ -163,11 +162,10 @@ def test_eye_to_hand_with_franky_sim_robot_states(tmp_path):
     world_cfg = SimWorldConfig(cameras=[cam], hostname="auto", realtime_factor=0)
     hook = lambda b: attach_board(b.asset, b.hand_body, bcfg, png, T_hand_board)  # noqa: E731
     with SimWorld(world_cfg, scene_hooks=[hook]) as world:
-        model, data = world._model, world._data  # read-only use of MuJoCo's camera pose as the truth
-        cid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "calib")
-        T_base_camera = make_transform(data.cam_xmat[cid].reshape(3, 3) @ np.diag([1.0, -1.0, -1.0]),
-                                       data.cam_xpos[cid])  # MuJoCo camera (-z forward) -> OpenCV frame
-        intr = CameraIntrinsics(K=intrinsics_from_fovy(FOVY, W, H), dist=np.zeros(5), width=W, height=H)
+        T_base_camera = pose_to_matrix(world.camera_pose("calib"))  # MuJoCo's camera pose (OpenCV frame) as the truth
+        K = world.camera_intrinsics("calib")
+        np.testing.assert_allclose(K, intrinsics_from_fovy(FOVY, W, H))
+        intr = CameraIntrinsics(K=K, dist=np.zeros(5), width=W, height=H)
         collector = HandEyeCollector(Board(bcfg.board), intr, HandEyeConfig(mode="eye_to_hand", min_samples=6))
         robot = FrankyRobot(FrankyRobotConfig(hostname=world.hostname, ignore_realtime=True, gripper_enabled=False,
                                               move_to_dynamics_factor=1.0, relative_dynamics_factor=0.5))

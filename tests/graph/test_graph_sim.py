@@ -13,6 +13,7 @@ import json
 import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,3 +229,54 @@ def test_deploy_evaluates_the_checkpoint(trained, tmp_path):
     summary = json.loads((tmp_path / "eval" / "deploy_summary.json").read_text())
     assert summary["episodes"] >= 2 and 0.0 <= summary["success_rate"] <= 1.0
     assert len(list((tmp_path / "eval" / "videos").glob("episode_*.mp4"))) >= 2
+
+
+def _maps_libtorch(pid: int) -> bool:
+    """True when the process has torch's shared library mapped (i.e. imported torch)."""
+    try:
+        return "libtorch" in Path(f"/proc/{pid}/maps").read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def test_deploy_with_onnx_runtime_never_loads_torch(trained, tmp_path):
+    """The robot-PC path: export the trained policy to ONNX, deploy it; the policy process has no torch."""
+    run, _facts = trained
+    from mentor.graph import GraphArgs, build_graph
+    from mentor.policy_io import build_spec
+    from mentor.runner import GraphProcesses, node_env
+    from mentor_policy.checkpoint import load_checkpoint
+    from mentor_policy.config import load_agent_config
+    from mentor_policy.export import export_onnx
+    from mentor_policy.policy import ActorPolicy
+    from robot_envs.tasks import get_task
+    from _graph_util import AGENT_OVERRIDES, write_run_config
+    import yaml
+
+    task_yaml, params = write_run_config(tmp_path, episode_length=8)
+    agent_cfg = load_agent_config("tiny", yaml.safe_load(AGENT_OVERRIDES))
+    spec = build_spec(get_task("reach", str(task_yaml)), n_cameras=1)
+    policy = ActorPolicy(spec, agent_cfg, device="cpu")
+    policy.load_policy_state(load_checkpoint(run / "learner" / "checkpoints" / "latest.pt")["policy"])
+    onnx_path = export_onnx(policy, tmp_path / "policy.onnx")
+
+    args = GraphArgs(mode="deploy", task="reach", task_config=str(task_yaml), use_sim=True, robot_ip="auto",
+                     run_dir=str(tmp_path / "eval"), agent_config="tiny", agent_overrides=AGENT_OVERRIDES,
+                     onnx=str(onnx_path), episodes=2, config_file=str(params))
+    graph = GraphProcesses(build_graph(args), tmp_path / "eval", node_env())
+    graph.start_all()
+    torch_seen = False
+    try:
+        def summary_written():
+            nonlocal torch_seen
+            proc = graph.procs["policy"]
+            if proc.poll() is None:
+                torch_seen = torch_seen or _maps_libtorch(proc.pid)
+            return (tmp_path / "eval" / "deploy_summary.json").exists()
+        wait_for(graph, "ONNX deploy summary", summary_written, 150, allowed_exits=("policy", "episode"))
+    finally:
+        graph.stop_all()
+    summary = json.loads((tmp_path / "eval" / "deploy_summary.json").read_text())
+    assert summary["episodes"] >= 2 and 0.0 <= summary["success_rate"] <= 1.0
+    assert not torch_seen, "the ONNX Runtime policy process loaded torch"
+    assert "policy node up: deploy" in graph.read_log("policy")

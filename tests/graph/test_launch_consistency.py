@@ -55,8 +55,40 @@ def test_launch_files_exist_and_use_only_launch_apis():
         roots |= {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         assert roots <= {"launch", "launch_ros", "mentor", "yaml"}, f"{f.name} imports {roots}"
         assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in tree.body)
-        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Node"]
-        assert calls and all(any(k.arg == "package" and k.value.value == "mentor" for k in c.keywords) for c in calls)
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "launch_description"]
+        assert calls and calls[0].args[0].value in graph.MODES, f"{f.name} must build a mentor graph"
+    # the shared body creates only mentor nodes
+    body = ast.parse((PKG / "mentor" / "launch_support.py").read_text())
+    nodes = [n for n in ast.walk(body) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Node"]
+    assert nodes and all(any(k.arg == "package" and k.value.value == "mentor" for k in c.keywords) for c in nodes)
+
+
+@pytest.mark.parametrize("name,mode", [("train_real.launch.py", "train"), ("deploy.launch.py", "deploy")])
+def test_launch_defaults_parse_into_graph_args(name, mode):
+    """Every launch file's defaults (as `ros2 launch` would pass them) build a valid graph."""
+    from mentor.launch_support import graph_args_from_strings
+    values = dict(_launch_args(LAUNCH / name))
+    values.update({"use_sim": "true", "robot_ip": "auto"})
+    if mode == "deploy":
+        values["checkpoint"] = "runs/x/learner/checkpoints/latest.pt"
+    args = graph_args_from_strings(mode, values)
+    assert args.mode == mode and args.use_sim is True and isinstance(args.camera_serials, list)
+    assert graph.build_graph(args)
+
+
+def test_launch_argument_strings_are_parsed_by_field_type():
+    from mentor.launch_support import graph_args_from_strings
+    args = graph_args_from_strings("train", {"task": "reach", "use_sim": "true", "robot_ip": "auto",
+                                             "camera_names": "['front', 'side']", "control_hz": "20",
+                                             "max_env_steps": "500", "use_teleop": "false"})
+    assert args.camera_names == ["front", "side"] and args.control_hz == 20.0 and args.max_env_steps == 500
+    assert args.use_teleop is False
+    with pytest.raises(ValueError, match="use_sim"):
+        graph_args_from_strings("train", {"use_sim": "maybe"})
+    with pytest.raises(ValueError, match="YAML list"):
+        graph_args_from_strings("train", {"use_sim": "true", "robot_ip": "auto", "camera_names": "front"})
+    with pytest.raises(ValueError, match="not GraphArgs fields"):
+        graph_args_from_strings("train", {"no_such_argument": "1"})
 
 
 def test_launch_arguments_cover_the_required_ones_and_feed_graph_args():

@@ -6,7 +6,6 @@ and start positions) before and after training.
 """
 import numpy as np
 import pytest
-import torch
 
 from mentor_policy.agent import MentorAgent
 from mentor_policy.config import load_agent_config
@@ -23,22 +22,12 @@ OVERRIDES = {"seed": SEED, "lr": 1e-3, "discount": 0.9, "update_every_steps": 1,
              "num_expl_steps": 500, "num_seed_frames": 1000}
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny networks run fastest on one intra-op thread; on a shared, loaded 2-core machine two
-    threads made every tiny update ~20x slower (OpenMP spin-waiting)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_agent(tmp_path, env, **overrides):
     cfg = load_agent_config("tiny", {**OVERRIDES, **overrides})
     return cfg, MentorAgent(env.spec, cfg, device="auto", store_dir=tmp_path / "topk")
 
 
-def test_training_loop_bookkeeping(tmp_path, one_thread):
+def test_training_loop_bookkeeping(tmp_path):
     env = ToyReachEnv(ToyReachConfig(seed=SEED, episode_length=20))
     cfg, agent = make_agent(tmp_path, env, num_seed_frames=40, num_expl_steps=20)  # bookkeeping only
     replay = ReplayBuffer(tmp_path / "replay", ReplayConfig.from_agent_config(cfg, capacity=10_000), env.spec)
@@ -59,7 +48,7 @@ def test_training_loop_bookkeeping(tmp_path, one_thread):
 
 
 @pytest.mark.slow
-def test_agent_learns_toy_reach(tmp_path, one_thread):
+def test_agent_learns_toy_reach(tmp_path):
     env = ToyReachEnv(ToyReachConfig(seed=SEED))
     cfg, agent = make_agent(tmp_path, env)
     replay = ReplayBuffer(tmp_path / "replay", ReplayConfig.from_agent_config(cfg, capacity=100_000), env.spec)

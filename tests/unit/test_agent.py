@@ -9,14 +9,6 @@ from mentor_policy.policy import ActorPolicy
 from mentor_policy.specs import EnvSpec
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny shapes: one intra-op thread avoids OpenMP spin contention on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 SPEC = EnvSpec(3, (24, 24), 3, 2)
 SMALL = {"batch_size": 8, "hidden_dim": 32, "num_expl_steps": 5}
 

@@ -11,14 +11,6 @@ from mentor_policy.config import load_agent_config
 from mentor_policy.specs import EnvSpec
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny shapes: one intra-op thread avoids OpenMP spin contention on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 SPEC = EnvSpec(3, (24, 24), 2, 2)
 
 

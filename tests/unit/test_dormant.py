@@ -8,14 +8,6 @@ from mentor_policy import dormant as dm
 from mentor_policy.networks import Actor
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny shapes: one intra-op thread avoids OpenMP spin contention on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def test_counts_on_known_activations():
     a = torch.ones(1, 8, 10)

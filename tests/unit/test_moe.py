@@ -7,14 +7,6 @@ from mentor_policy.agent import moe_aux_terms
 from mentor_policy.networks import Actor, MoE
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny shapes: one intra-op thread avoids OpenMP spin contention on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def _moe(seed=0):
     torch.manual_seed(seed)

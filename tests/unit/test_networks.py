@@ -1,19 +1,10 @@
 """Encoder, augmentation, critic and value predictor shapes and behaviour."""
-import pytest
 import torch
 import torch.nn.functional as F
 
 from mentor_policy.augment import random_shift
 from mentor_policy.networks import Actor, Critic, Encoder, ValuePredictor
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny shapes: one intra-op thread avoids OpenMP spin contention on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def test_encoder_shapes_and_preprocessing():

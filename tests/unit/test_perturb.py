@@ -9,14 +9,6 @@ from mentor_policy.perturb import (perturbable_names, random_perturb, reset_opti
                                    snapshot_stats, task_oriented_perturb)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny shapes: one intra-op thread avoids OpenMP spin contention on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def _actor(use_moe, seed=0):
     torch.manual_seed(seed)

@@ -8,14 +8,6 @@ from mentor_policy.checkpoint import CheckpointError
 from mentor_policy.topk_store import TopKStore
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny shapes: one intra-op thread avoids OpenMP spin contention on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def _state(v):
     return {"actor": {"w": torch.full((3,), float(v))}}

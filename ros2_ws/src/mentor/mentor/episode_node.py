@@ -29,7 +29,7 @@ from std_srvs.srv import SetBool, Trigger
 from . import qos, wire
 from .common import DONE, ENDED, RESETTING, RUNNING, WAITING_FOR_HUMAN, StateAssembler, load_task, run_node
 from .params import declare_config
-from .transport import atomic_write_bytes
+from mentor_policy.fileio import atomic_write_bytes
 
 CSV_HEADER = "episode_id,steps,return,success,truncated,human_label,wall_time\n"
 

@@ -183,7 +183,7 @@ def _merge_config_file(nodes: list[NodeSpec], args: GraphArgs) -> None:
 
 def write_params_yaml(node: NodeSpec, directory: str | os.PathLike) -> Path:
     """Write ``node``'s parameters as a ROS params file (``<dir>/<name>.yaml``) and return its path."""
-    from .transport import atomic_write_bytes
+    from mentor_policy.fileio import atomic_write_bytes
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,6 @@ the learner. Deploy mode saves one video per episode and a summary JSON at the e
 """
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32MultiArray, Float64MultiArray, Int64, String, UInt8MultiArray
@@ -32,7 +32,6 @@ from .common import DONE, RUNNING, StateAssembler, load_task, run_node, set_torc
 from .params import declare_config, parse_overrides
 from .policy_io import EpisodeVideo, FrameStacker, build_spec, load_deploy_policy
 from .transport import Outbox
-from .weights import decode_weights
 
 
 @dataclass
@@ -72,7 +71,8 @@ class PolicyNode(Node):
     def __init__(self) -> None:
         super().__init__("policy")
         self.cfg = declare_config(self, PolicyNodeConfig)
-        set_torch_threads(self.cfg.torch_threads)
+        if not self.cfg.onnx:  # the ONNX Runtime path never imports torch (robot PCs without it)
+            set_torch_threads(self.cfg.torch_threads)
         self.train = self.cfg.mode == "train"
         self.task = load_task(self.cfg.task, self.cfg.task_config)
         from mentor_policy.config import load_agent_config
@@ -91,7 +91,7 @@ class PolicyNode(Node):
         self.weights_step = 0
         self.ep = None  # current episode bookkeeping (dict) or None
         self.done_episodes: list[dict] = []
-        self.ticks = {"late": 0, "skipped": 0, "sent": 0, "resent": 0}
+        self.ticks = {"late": 0, "skipped": 0, "sent": 0, "resent": 0, "publish_failed": 0}
         self.exit_requested, self.exit_code = False, 0
         self.outbox = Outbox(self.cfg.outbox_dir) if self.train else None
         self.resume = self._last_outbox_record()  # (episode_id, t, record) of the newest durable record
@@ -184,6 +184,7 @@ class PolicyNode(Node):
 
     def _on_weights(self, msg: UInt8MultiArray) -> None:
         try:
+            from .weights import decode_weights  # torch: only on the training path
             version, step, state = decode_weights(wire.msg_to_bytes(msg))
         except ValueError as exc:
             self.get_logger().error(f"ignoring weights message: {exc}")
@@ -327,17 +328,31 @@ class PolicyNode(Node):
         with self.lock:
             self.outbox.append(seq, payload)
             self.outbox.mark_sent(seq)
-        self.pub_tr.publish(wire.bytes_to_msg(payload))
-        self.ticks["sent"] += 1
+        if self._publish_transition(payload):
+            self.ticks["sent"] += 1
 
     def _resend(self) -> None:
         with self.lock:
             due = self.outbox.due(self.cfg.resend_after_s, self.cfg.resend_per_tick)
         for seq, payload in due:
-            self.pub_tr.publish(wire.bytes_to_msg(payload))
+            if not self._publish_transition(payload):
+                return  # DDS is saturated: try again next tick (the records stay in the outbox)
             with self.lock:
                 self.outbox.mark_sent(seq)
             self.ticks["resent"] += 1
+
+    def _publish_transition(self, payload: bytes) -> bool:
+        """Publish one encoded record; False when DDS refuses it (reliable history full while the learner is
+        slow or restarting). The record is already durable in the outbox and is resent later, so the
+        control loop goes on."""
+        try:
+            self.pub_tr.publish(wire.bytes_to_msg(payload))
+        except rclpy_implementation.RCLError as exc:
+            self.ticks["publish_failed"] += 1
+            self.get_logger().warning(f"transition publish refused ({exc}); kept in the outbox for resend",
+                                      throttle_duration_sec=5.0)
+            return False
+        return True
 
     def _swap_weights(self) -> None:
         with self.lock:
@@ -362,7 +377,7 @@ class PolicyNode(Node):
         summary = {"episodes": n, "success_rate": float(np.mean([e["success"] for e in ok])) if ok else 0.0,
                    "mean_return": float(np.mean([e["return"] for e in ok])) if ok else 0.0,
                    "per_episode": self.done_episodes, "policy": self.cfg.onnx or self.cfg.checkpoint}
-        from .transport import atomic_write_bytes
+        from mentor_policy.fileio import atomic_write_bytes
         Path(self.cfg.summary_path).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(Path(self.cfg.summary_path), json.dumps(summary, indent=2).encode())
         print(f"deploy: {n} episodes, success rate {summary['success_rate']:.2f}, mean return "

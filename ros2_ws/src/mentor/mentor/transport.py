@@ -20,11 +20,12 @@ import logging
 import os
 import re
 import struct
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from mentor_policy.fileio import atomic_write_bytes, fsync_dir
 
 LOG = logging.getLogger(__name__)
 _MAGIC = b"MOB1"
@@ -34,32 +35,6 @@ _SEGMENT_RE = re.compile(r"^seg_(\d{12})\.bin$")
 
 class TransportError(RuntimeError):
     """Corrupt outbox/ledger files or inconsistent sequence numbers."""
-
-
-def fsync_dir(directory: Path) -> None:
-    """fsync a directory so that renames/creations inside it are durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same dir, flush, fsync, os.replace."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
 
 
 def read_records(path: Path) -> list[tuple[int, bytes]]:

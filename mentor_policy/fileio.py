@@ -1,0 +1,69 @@
+"""Crash-safe file writes shared by every package (numpy/stdlib only, no torch).
+
+A file written through :func:`atomic_open` is either the complete new content or the old file:
+the data goes to a temporary file in the same directory, is flushed and fsynced, renamed over the
+target with ``os.replace`` (atomic on POSIX), and the directory entry is fsynced so the rename
+itself survives a power cut. A crash at any point leaves at most a temporary file whose name starts
+with the given prefix (readers skip or clean those).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterator
+
+
+def fsync_dir(directory: str | Path) -> None:
+    """Make a rename/creation inside ``directory`` durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on directories; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "wb", *, prefix: str | None = None, suffix: str = ".tmp",
+                fsync: bool = True) -> Iterator[IO]:
+    """Open a temporary file that replaces ``path`` atomically when the ``with`` block succeeds.
+
+    ``mode`` is ``"wb"`` or ``"w"``; ``prefix`` names the temporary file (default ``.<name>.``);
+    ``fsync=False`` skips the fsyncs (still atomic, not durable across a power cut).
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_open writes only ('wb' or 'w'), got mode {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=prefix or f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if fsync:
+        fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, fsync: bool = True) -> None:
+    """Replace ``path`` by ``data`` atomically (see :func:`atomic_open`)."""
+    with atomic_open(path, "wb", fsync=fsync) as fh:
+        fh.write(data)
+
+
+def atomic_write_text(path: str | Path, text: str, fsync: bool = True) -> Path:
+    """Replace ``path`` by ``text`` atomically; returns the path."""
+    with atomic_open(path, "w", fsync=fsync) as fh:
+        fh.write(text)
+    return Path(path)
