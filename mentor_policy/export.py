@@ -16,9 +16,11 @@ CPU latency while computing the same function as :meth:`ActorPolicy.forward`:
   ``Gather`` would copy them on every call. The file therefore needs ONNX Runtime (this is the
   deployment runtime of the project).
 
-``ExportConfig.precision = "int8"`` (opt-in, never the default) additionally quantises the weights of
-the selected Linear layers to int8 with ORT dynamic quantisation; its deviation from torch is
-measured by ``benchmarks/act_latency.py`` and bounded in the unit tests.
+``ExportConfig.precision = "int8"`` (opt-in, never the default) writes the selected Linear layers
+(default: the trunk, the largest weight read per call) as ORT ``MatMulNBits`` with symmetric 8-bit
+weights in blocks of 32 inputs, computed in int8 (``accuracy_level=4``: activations are quantised per
+block on the fly). It is an approximation: its deviation from torch is measured by
+``benchmarks/act_latency.py`` and bounded in the unit tests.
 
 CLI: ``python -m mentor_policy.export --checkpoint latest.pt --out policy.onnx [--quantize int8]``.
 """
@@ -46,7 +48,7 @@ class ExportConfig:
 
     precision: str = "fp32"  # "fp32" (exact; default) or "int8" (int8 weights for `quantize_layers`)
     quantize_layers: tuple[str, ...] = ("trunk",)  # Linear layers quantised when precision == "int8"
-    per_channel: bool = True  # int8: one scale per output column (smaller error than per tensor)
+    block_size: int = 32  # int8: weights share one scale per block of this many inputs (power of 2, >= 16)
     opset: int = ONNX_OPSET  # ONNX default-domain opset of the graph
 
     def __post_init__(self) -> None:
@@ -58,6 +60,8 @@ class ExportConfig:
             raise ValueError(f"ExportConfig.quantize_layers: unknown layers {bad} (known: {QUANTIZABLE_LAYERS})")
         if self.precision == "int8" and not self.quantize_layers:
             raise ValueError("ExportConfig: precision 'int8' needs at least one layer in quantize_layers")
+        if self.block_size < 16 or self.block_size & (self.block_size - 1):
+            raise ValueError(f"ExportConfig.block_size must be a power of 2 >= 16, got {self.block_size}")
         if not 17 <= int(self.opset) <= 21:
             raise ValueError(f"ExportConfig.opset must be in [17, 21] (LayerNormalization), got {self.opset}")
 
@@ -84,7 +88,9 @@ class GraphSpec:
 class _Builder:
     """Accumulates nodes and initialisers of an ONNX graph."""
 
-    def __init__(self) -> None:
+    def __init__(self, int8_layers: Sequence[str] = (), block_size: int = 32) -> None:
+        self.int8_layers = set(int8_layers)  # linear-layer names written with int8 weights
+        self.block_size = block_size
         self.nodes: list = []
         self.inits: list = []
         self._n = 0
@@ -102,11 +108,30 @@ class _Builder:
         return out
 
     def linear(self, x: str, weight: np.ndarray, bias: np.ndarray, name: str) -> str:
-        """``x @ weight.T + bias`` as MatMul + Add (ORT fuses them into one Gemm; the dynamic quantiser
-        recognises MatMul)."""
-        w = self.const(f"{name}.weight_t", weight.T.astype(np.float32))
+        """``x @ weight.T + bias``: MatMul + Add (ORT fuses them into one Gemm), or, for a layer in
+        ``self.int8_layers``, ORT's ``MatMulNBits`` with 8-bit block-quantised weights."""
         b = self.const(f"{name}.bias", bias.astype(np.float32))
-        return self.op("Add", [self.op("MatMul", [x, w], f"{name}/MatMul"), b], f"{name}/Add")
+        if name in self.int8_layers:
+            q, scales = quantize_blockwise_int8(weight, self.block_size)
+            y = self.op("MatMulNBits", [x, self.const(f"{name}.weight_q", q), self.const(f"{name}.scales", scales)],
+                        f"{name}/MatMulNBits", domain=MS_DOMAIN, K=int(weight.shape[1]), N=int(weight.shape[0]),
+                        bits=8, block_size=int(self.block_size), accuracy_level=4)
+        else:
+            y = self.op("MatMul", [x, self.const(f"{name}.weight_t", weight.T.astype(np.float32))], f"{name}/MatMul")
+        return self.op("Add", [y, b], f"{name}/Add")
+
+
+def quantize_blockwise_int8(weight: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric 8-bit quantisation of a Linear weight ``(N out, K in)`` in blocks of ``block_size``
+    along K, in ``MatMulNBits`` layout: ``q (N, ceil(K / bs), bs) uint8`` (zero point 128) and
+    ``scales (N * ceil(K / bs),) float32``; ``w ~= (q - 128) * scale``."""
+    n, k = weight.shape
+    blocks = -(-k // block_size)
+    w = np.pad(weight.astype(np.float32), ((0, 0), (0, blocks * block_size - k))).reshape(n, blocks, block_size)
+    scale = np.abs(w).max(axis=-1) / 127.0
+    scale[scale == 0] = 1.0
+    q = np.clip(np.rint(w / scale[..., None]), -127, 127) + 128
+    return q.astype(np.uint8), scale.astype(np.float32).reshape(-1)
 
 
 def _np(state: Mapping, key: str) -> np.ndarray:
@@ -177,11 +202,15 @@ def _moe(b: _Builder, state: Mapping, x: str, top_k: int) -> str:
                 normalize_routing_weights=1)
 
 
-def build_policy_graph(state: Mapping, spec: GraphSpec, opset: int = ONNX_OPSET):
+def build_policy_graph(state: Mapping, spec: GraphSpec, cfg: ExportConfig | None = None):
     """ONNX ``ModelProto`` of the deterministic actor from a policy state dict (see module docstring)."""
     from onnx import TensorProto, helper
 
-    b = _Builder()
+    cfg = cfg or ExportConfig()
+    names = {"gate": ["gate_fc1", "gate_fc2"]}
+    int8 = [n for layer in cfg.quantize_layers for n in names.get(layer, [layer])] if cfg.precision == "int8" else []
+    b = _Builder(int8, cfg.block_size)
+    opset = cfg.opset
     convs = _conv_keys(state)
     in_ch = _np(state, f"{convs[0]}.weight").shape[1]
     feats, channels = _encoder(b, state, "image")
@@ -205,7 +234,8 @@ def build_policy_graph(state: Mapping, spec: GraphSpec, opset: int = ONNX_OPSET)
     action_dim = _np(state, "actor.out.weight").shape[0]
     outputs = [helper.make_tensor_value_info("action", TensorProto.FLOAT, ["batch", action_dim])]
     graph = helper.make_graph(b.nodes, "mentor_actor", inputs, outputs, b.inits)
-    opsets = [helper.make_opsetid("", int(opset))] + ([helper.make_opsetid(MS_DOMAIN, 1)] if uses_moe else [])
+    contrib = uses_moe or bool(int8)
+    opsets = [helper.make_opsetid("", int(opset))] + ([helper.make_opsetid(MS_DOMAIN, 1)] if contrib else [])
     model = helper.make_model(graph, opset_imports=opsets, producer_name="mentor_policy.export")
     model.ir_version = min(model.ir_version, 9)  # readable by older ONNX Runtime releases too
     return model
@@ -222,28 +252,12 @@ def _check(model) -> None:
     onnx.checker.check_model(model, full_check=not contrib)
 
 
-def _quantize(src: Path, dst: Path, cfg: ExportConfig) -> None:
-    """Dynamic int8 quantisation of the MatMuls of ``cfg.quantize_layers`` (weights int8, activations
-    quantised per call by ORT)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    names = {"gate": ["gate_fc1", "gate_fc2"]}
-    nodes = [f"{n}/MatMul" for layer in cfg.quantize_layers for n in names.get(layer, [layer])]
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=cfg.per_channel,
-                     nodes_to_quantize=nodes, op_types_to_quantize=["MatMul"])
-
-
-def _atomic_save(model, path: Path, cfg: ExportConfig) -> None:
+def _atomic_save(model, path: Path) -> None:
     import onnx
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    tmp_fp32 = Path(tmp + ".fp32.onnx")
     try:
-        if cfg.precision == "int8":
-            onnx.save(model, str(tmp_fp32))
-            _quantize(tmp_fp32, Path(tmp), cfg)
-            _check(onnx.load(tmp))
-        else:
-            onnx.save(model, tmp)
+        onnx.save(model, tmp)
         with open(tmp, "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())
@@ -251,8 +265,6 @@ def _atomic_save(model, path: Path, cfg: ExportConfig) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    finally:
-        tmp_fp32.unlink(missing_ok=True)
 
 
 def export_state(state: Mapping, spec: GraphSpec, path: str | Path, cfg: ExportConfig | None = None) -> Path:
@@ -260,9 +272,9 @@ def export_state(state: Mapping, spec: GraphSpec, path: str | Path, cfg: ExportC
     cfg = cfg or ExportConfig()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = build_policy_graph(state, spec, cfg.opset)
+    model = build_policy_graph(state, spec, cfg)
     _check(model)
-    _atomic_save(model, path, cfg)
+    _atomic_save(model, path)
     return path
 
 

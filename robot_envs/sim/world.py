@@ -27,6 +27,10 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+# Mesa llvmpipe (software GL) rasterises with one worker thread per core by default: a render then
+# takes every core for tens of ms and starves franky's 1 kHz control thread (planner errors, the arm
+# drifting off course). One worker renders an 84x84 frame about as fast. Set it before GL is loaded.
+os.environ.setdefault("LP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402

@@ -157,3 +157,32 @@ def test_recovery_budget_exhausted_gives_clear_error():
         r.close()
     finally:
         w.close()
+
+
+def test_move_to_timeout_raises_its_own_error_and_leaves_no_error(home):
+    """A move that cannot finish in time is stopped (franky reports "Move command preempted!" for
+    our own stop: not an error) and move_to raises its timeout message."""
+    robot = home
+    far = HOME.copy()
+    far[:3] += [0.1, 0.15, -0.1]
+    with pytest.raises(RobotError, match=r"move_to did not reach .* within 0\.05 s \(stopped\)"):
+        robot.move_to(far, timeout_s=0.05)
+    assert robot.read_state().error is None
+    robot.move_to(HOME, timeout_s=15.0)  # usable at once, no recover() needed
+    np.testing.assert_allclose(robot.read_state().ee_pose[:3], HOME[:3], atol=1e-3)
+
+
+def test_stop_ends_a_streamed_motion_cleanly(world, home):
+    robot = home
+    goal = HOME.copy()
+    goal[0] += 0.1
+    robot.command_pose(goal)
+    world.clock.sleep(0.2)  # the motion is running
+    robot.stop()  # no RobotError for the preemption of our own motion
+    world.clock.sleep(0.5)
+    s = robot.read_state()
+    assert s.error is None
+    assert s.ee_pose[0] < goal[0] - 0.01  # it stopped short of the goal
+    robot.command_pose(HOME)  # streaming works again without recover()
+    world.clock.sleep(2.0)
+    np.testing.assert_allclose(robot.read_state().ee_pose[:3], HOME[:3], atol=2e-3)

@@ -170,6 +170,14 @@ def test_episodes_end_and_reset(trained):
     ids = [int(r[0]) for r in rows]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert all(int(r[1]) > 0 for r in rows)
+    # training records every video_every-th episode (default 10): episode 0's video is complete
+    import cv2
+    video = run / "videos" / "episode_00000.mp4"
+    assert video.exists(), sorted(p.name for p in (run / "videos").glob("*")) if (run / "videos").exists() else "no videos/"
+    capture = cv2.VideoCapture(str(video))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok and frame.shape == (84, 84, 3)
 
 
 def test_learning_machinery_ran(trained):

@@ -8,7 +8,8 @@ In train mode every tick's step record (dm_env layout) is appended to the on-dis
 published on ``transitions``; unacknowledged records are resent (see :mod:`mentor.transport`).
 New weights (``learner/weights``) are decoded in their own callback group and swapped in between
 ticks; the version in use is published on ``policy/weights_version``. The loop never blocks on
-the learner. Deploy mode saves one video per episode and a summary JSON at the end.
+the learner. Deploy mode saves one video per episode and a summary JSON at the end; training saves
+every ``video_every``-th episode.
 """
 from __future__ import annotations
 
@@ -55,12 +56,15 @@ class PolicyNodeConfig:
     checkpoint: str = field(default="", metadata={"help": "deploy: checkpoint or policy weights (.pt)"})
     onnx: str = field(default="", metadata={"help": "deploy: ONNX policy (used instead of checkpoint)"})
     max_episodes: int = field(default=0, metadata={"help": "deploy: exit after this many episodes (0 = never)"})
-    videos_dir: str = field(default="runs/default/videos", metadata={"help": "deploy: one mp4 per episode"})
+    videos_dir: str = field(default="runs/default/videos", metadata={"help": "episode videos (mp4) directory"})
+    video_every: int = field(default=10, metadata={"help": "train: record every N-th episode (0 = none); deploy records all"})
     summary_path: str = field(default="runs/default/deploy_summary.json", metadata={"help": "deploy summary JSON"})
 
     def __post_init__(self) -> None:
         if self.mode not in ("train", "deploy"):
             raise ValueError(f"mode must be train or deploy, got {self.mode!r}")
+        if self.video_every < 0:
+            raise ValueError(f"video_every must be >= 0, got {self.video_every}")
         if self.control_hz <= 0 or self.resend_after_s <= 0 or self.resend_per_tick < 1:
             raise ValueError("control_hz and resend_after_s must be > 0 and resend_per_tick >= 1")
         if self.mode == "deploy" and not (self.checkpoint or self.onnx):
@@ -280,9 +284,15 @@ class PolicyNode(Node):
             return np.asarray(self.policy.act(stacked, proprio, step, eval_mode=False), dtype=np.float32)
         return np.asarray(self.policy.act(stacked, proprio), dtype=np.float32)
 
+    def _records_video(self, eid: int) -> bool:
+        """Deploy records every episode; training every ``video_every``-th (the policy's view, 84x84)."""
+        if not self.train:
+            return True
+        return self.cfg.video_every > 0 and eid % self.cfg.video_every == 0
+
     def _open_episode(self, eid: int) -> None:
         video = EpisodeVideo(Path(self.cfg.videos_dir) / f"episode_{eid:05d}.mp4", self.cfg.control_hz) \
-            if not self.train else None
+            if self._records_video(eid) else None
         self.ep = {"id": eid, "t": 0, "return": 0.0, "success": False, "prev_action": np.zeros(self.spec.action_dim,
                    np.float32), "prev_intervention": False, "video": video, "steps_since_weights": 0,
                    "last_sent": None}
