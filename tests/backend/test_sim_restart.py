@@ -37,7 +37,7 @@ def _stream_to_goal(world: SimWorld, robot: FrankyRobot, offset, ticks: int = 22
         step[:3] = cur[:3] + d * min(1.0, 0.015 / max(float(np.linalg.norm(d)), 1e-9))
         robot.command_pose(step)
         frame = world.render("front")
-        assert frame.image.shape == (48, 48, 3)
+        assert frame.image.shape == (84, 84, 3)
         world.clock.sleep(0.1)
         pos = robot.read_state().ee_pose[:3]
         assert np.all(pos >= lo) and np.all(pos <= hi), f"off course after {len(dists) + 1} ticks: {pos}"
@@ -47,7 +47,7 @@ def _stream_to_goal(world: SimWorld, robot: FrankyRobot, offset, ticks: int = 22
 
 def test_second_world_with_rendering_reaches_its_goal():
     """realtime_factor=0 as in the env tests (the sim as fast as the CPU allows)."""
-    cam = SimCameraConfig(name="front", width=48, height=48)
+    cam = SimCameraConfig(name="front", width=84, height=84)
     for run in range(2):
         cfg = SimWorldConfig(cameras=[cam], hostname="auto", realtime_factor=0.0)
         with SimWorld(cfg) as world:

@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
 from . import wire
@@ -34,7 +34,7 @@ def set_torch_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 4) -> int:
+def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
     """rclpy main: init, build the node, spin a multi-threaded executor, clean shutdown.
 
     On Ctrl-C / SIGINT / external shutdown the node's ``shutdown()`` (if any) runs before the
@@ -46,7 +46,11 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
     code = 0
     try:
         node = factory()
-        executor = MultiThreadedExecutor(num_threads=threads)
+        # One thread by default: callbacks run inline and blocking work lives in the nodes' own threads.
+        # rclpy's MultiThreadedExecutor re-submits queued-but-not-started callbacks on every spin once its
+        # pool is saturated (slow franky calls on a loaded CPU), which grew into a CPU-bound spin that
+        # starved franky-sim and the control loop (seen on the robot node at load ~20).
+        executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
         executor.add_node(node)
         while rclpy.ok() and not getattr(node, "exit_requested", False):
             executor.spin_once(timeout_sec=0.2)

@@ -83,6 +83,7 @@ class PolicyNode(Node):
         self.agent_cfg = load_agent_config(self.cfg.agent_config, parse_overrides(self.cfg.agent_overrides))
         self.spec = build_spec(self.task, len(self.cfg.cameras))
         self.policy, self.version = self._make_policy()
+        self.weights_arrivals = self.weights_staged_arrival = 0  # learner/weights messages received / staged
         self.stacker = FrameStacker(self.agent_cfg.frame_stack)
         self.frame_stamps: dict[str, float] = {}  # camera -> header stamp of the newest frame (wall s)
         self.frames: dict[str, tuple[float, np.ndarray]] = {}  # camera -> (receive time, (H, W, 3) RGB)
@@ -187,14 +188,25 @@ class PolicyNode(Node):
                 self.outbox.ack(acked)
 
     def _on_weights(self, msg: UInt8MultiArray) -> None:
+        """Hand the payload to a decoder thread: decoding large weights must not delay a control tick."""
+        payload = wire.msg_to_bytes(msg)
+        with self.lock:
+            self.weights_arrivals += 1
+            arrival = self.weights_arrivals
+        threading.Thread(target=self._decode_weights, args=(payload, arrival), name="weights-decoder",
+                         daemon=True).start()
+
+    def _decode_weights(self, payload: bytes, arrival: int) -> None:
         try:
             from .weights import decode_weights  # torch: only on the training path
-            version, step, state = decode_weights(wire.msg_to_bytes(msg))
+            version, step, state = decode_weights(payload)
         except ValueError as exc:
             self.get_logger().error(f"ignoring weights message: {exc}")
             return
-        with self.lock:
-            self.pending_weights = (version, step, state)
+        with self.lock:  # the last message to arrive wins, even if two decoders finish out of order
+            if arrival > self.weights_staged_arrival:
+                self.weights_staged_arrival = arrival
+                self.pending_weights = (version, step, state)
 
     # -- control loop ------------------------------------------------------------------------
     def _tick(self) -> None:
