@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +92,6 @@ class _Builder:
         self.block_size = block_size
         self.nodes: list = []
         self.inits: list = []
-        self._n = 0
 
     def const(self, name: str, array: np.ndarray) -> str:
         from onnx import numpy_helper
@@ -102,7 +100,6 @@ class _Builder:
 
     def op(self, op_type: str, inputs: Sequence[str], name: str, domain: str = "", **attrs) -> str:
         from onnx import helper
-        self._n += 1
         out = f"{name}_out"
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=name, domain=domain, **attrs))
         return out
@@ -196,7 +193,8 @@ def _moe(b: _Builder, state: Mapping, x: str, top_k: int) -> str:
     if top_k > w1.shape[0]:
         raise ValueError(f"top_k {top_k} exceeds the {w1.shape[0]} experts of the policy")
     # the kernel takes each expert's weight as (out, in), like nn.Linear
-    inputs = [x, logits, b.const("experts.w1", w1.transpose(0, 2, 1)), b.const("experts.b1", _np(state, "actor.moe.experts.b1")),
+    inputs = [x, logits,
+              b.const("experts.w1", w1.transpose(0, 2, 1)), b.const("experts.b1", _np(state, "actor.moe.experts.b1")),
               b.const("experts.w2", w2.transpose(0, 2, 1)), b.const("experts.b2", _np(state, "actor.moe.experts.b2"))]
     return b.op("MoE", inputs, "moe", domain=MS_DOMAIN, k=int(top_k), activation_type="relu",
                 normalize_routing_weights=1)

@@ -42,6 +42,8 @@ class FrankyRobotConfig:
     gripper_speed: float = 0.1  # finger speed [m/s]
     gripper_force: float = 20.0  # grasp force when closing [N]
     gripper_min_change: float = 0.005  # only send a gripper command when the width request moves by more [m]
+    min_target_change_m: float = 1e-4  # command_pose re-plans only when the target moves by more than this [m] ...
+    min_target_change_rad: float = 1e-3  # ... or turns by more than this [rad] (re-planning a no-op can fail in franky's planner, -111)
     grasp_on_close: bool = True  # closing uses grasp (applies force on an object) instead of move
     recovery_attempts: int = 3  # recover(): attempts before giving up
     recovery_delay_s: float = 0.5  # recover(): wait between attempts [s]
@@ -60,6 +62,9 @@ class FrankyRobotConfig:
         for name in ("gripper_speed", "gripper_force"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not (self.min_target_change_m >= 0 and self.min_target_change_rad >= 0):
+            raise ValueError(f"min_target_change_m/_rad must be >= 0, got {self.min_target_change_m}, "
+                             f"{self.min_target_change_rad}")
         if self.gripper_min_change < 0:
             raise ValueError(f"gripper_min_change must be >= 0, got {self.gripper_min_change}")
         if int(self.recovery_attempts) < 1 or self.recovery_delay_s < 0:
@@ -106,6 +111,7 @@ class FrankyRobot(Robot):
         self._gripper_future = None
         self._gripper_width = 0.0
         self._gripper_pending: float | None = None
+        self._streamed_target: np.ndarray | None = None  # (7,) target of the running command_pose motion
         self._connected = False
 
     # -- connection -------------------------------------------------------------------------------
@@ -149,6 +155,7 @@ class FrankyRobot(Robot):
         if self._gripper_future is not None and not self._gripper_future.wait(5.0):
             logger.warning("the last gripper command did not finish within 5 s of close()")
         self._robot = None
+        self._streamed_target = None
         self._gripper = None
         self._gripper_future = None
         self._gripper_pending = None
@@ -214,6 +221,7 @@ class FrankyRobot(Robot):
 
     def _set_error(self, exc: BaseException, where: str = "robot") -> None:
         msg = f"{where}: {type(exc).__name__}: {exc}"
+        self._streamed_target = None
         logger.error("franky error: %s", msg)
         if self._error is None:  # keep the first (causal) error until recover() clears it
             self._error = msg
@@ -231,13 +239,22 @@ class FrankyRobot(Robot):
         pose = tf.as_pose(target_pose, "target_pose")
         if self._error is not None:
             raise RobotError(f"robot is in error, call recover() first: {self._error}")
-        try:
-            robot.move(self._motion(pose, self.cfg.relative_dynamics_factor, hold=True), asynchronous=True)
-        except self._errors as e:
-            self._set_error(e)
-            raise RobotError(f"command_pose failed: {self._error}") from e
+        if not self._same_target(pose):  # the running motion already holds an (almost) equal target
+            self._streamed_target = None
+            try:
+                robot.move(self._motion(pose, self.cfg.relative_dynamics_factor, hold=True), asynchronous=True)
+            except self._errors as e:
+                self._set_error(e)
+                raise RobotError(f"command_pose failed: {self._error}") from e
+            self._streamed_target = pose
         if gripper_width is not None:
             self._command_gripper(float(gripper_width))
+
+    def _same_target(self, pose: np.ndarray) -> bool:
+        last = self._streamed_target
+        return (last is not None
+                and float(np.linalg.norm(pose[:3] - last[:3])) <= self.cfg.min_target_change_m
+                and tf.quat_angle(pose[3:], last[3:]) <= self.cfg.min_target_change_rad)
 
     def _command_gripper(self, width: float) -> None:
         """Request a width; sent now if the hand is idle, else as soon as its command finishes.
@@ -292,6 +309,7 @@ class FrankyRobot(Robot):
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         if self._error is not None:
             raise RobotError(f"robot is in error, call recover() first: {self._error}")
+        self._streamed_target = None
         try:
             robot.move(self._motion(target, self.cfg.move_to_dynamics_factor, hold=False), asynchronous=True)
             finished = robot.join_motion(float(timeout_s))
@@ -314,6 +332,7 @@ class FrankyRobot(Robot):
         franky error is recorded (``read_state().error``) and raised as RobotError.
         """
         robot = self._require()
+        self._streamed_target = None
         try:
             robot.stop()
             if not robot.join_motion(_STOP_JOIN_TIMEOUT_S):
@@ -371,4 +390,5 @@ class FrankyRobot(Robot):
         if self._gripper is not None:
             self._gripper_width = float(self._gripper.width)
         self._gripper_target = None
+        self._streamed_target = None
         self._error = None

@@ -16,6 +16,15 @@ of one step (~0.75 ms CPU: physics + kinematics + packets): ~1.3x real time on a
 machine, and below real time when the CPU is shared (0.2-0.5x measured under load average 6-18).
 Pace control loops with ``SimWorld.clock`` (sim time), never wall time.
 
+Lockstep with franky (``lockstep_timeout_s``): franky-sim alone steps on whether or not franky has
+answered the last state packet. When franky's control thread is starved of CPU (a loaded machine;
+software-GL rendering in the same process, which by default used every core) franky then plans from
+stale states: the arm drifts off course or the planner fails (-101/-110/-111). This showed up as
+"a second SimWorld in the same process goes off course" (tests/backend/test_sim_restart.py), but
+it was the CPU starvation during rendering, not state left over from the first world (physics
+was checked to be bit-identical across worlds, renderers are closed). So: while a motion runs, each
+step waits (bounded) for franky's command, and llvmpipe renders with one thread (LP_NUM_THREADS).
+
 Frames: world = robot base frame (z up, robot base at the origin). Poses ``(7,)``
 ``[x, y, z, qx, qy, qz, qw]``, metres.
 
@@ -128,7 +137,7 @@ class SimWorldConfig:
     shadow_map_size: int = 1024  # shadow map resolution [px]; franky-sim's 4096 costs ~130 ms/frame in software GL; 0 = no shadows
     render_samples: int = 4  # multisample anti-aliasing samples of the offscreen buffer (0 = off)
     max_catchup_steps: int = 50  # physics steps allowed back-to-back after a stall before the pace resets
-    lockstep_timeout_s: float = 0.05  # while a franky motion runs, each step waits up to this wall time for the client's answer to the last state packet [s]; 0 = off
+    lockstep_timeout_s: float = 0.2  # while a franky motion runs, each step waits up to this wall time for the client's answer to the last state packet [s]; 0 = off
     start_timeout_s: float = 30.0  # max wall time to build and start the simulation [s]
 
     def __post_init__(self) -> None:

@@ -144,3 +144,26 @@ def test_franky_motions_run_faster_than_real_time():
                 assert s.error is None
                 np.testing.assert_allclose(s.ee_pose[:3], target[:3], atol=1e-3)
                 assert w.sim_time() > t0 + 0.2  # the move took simulated time
+
+
+def test_camera_pose_and_intrinsics_accessors():
+    cam = SimCameraConfig(name="top", position=(0.9, 0.3, 0.8), target=(0.5, 0.0, 0.1), fovy=50.0,
+                          width=64, height=48)
+    with SimWorld(SimWorldConfig(cameras=[cam], hostname="auto")) as w:
+        pose = w.camera_pose("top")  # OpenCV optical frame: z forward, y down
+        np.testing.assert_allclose(pose[:3], cam.position, atol=1e-9)
+        rot = tf.quat_to_matrix(pose[3:])
+        fwd = np.subtract(cam.target, cam.position)
+        np.testing.assert_allclose(rot[:, 2], fwd / np.linalg.norm(fwd), atol=1e-6)
+        assert rot[2, 1] < 0  # image "down" points down in the world
+        mj = tf.quat_to_matrix(w.camera_pose("top", convention="mujoco")[3:])
+        np.testing.assert_allclose(mj, rot @ np.diag([1.0, -1.0, -1.0]), atol=1e-9)
+        K = w.camera_intrinsics("top")
+        f = 24.0 / np.tan(np.deg2rad(25.0))
+        np.testing.assert_allclose(K, [[f, 0, 31.5], [0, f, 23.5], [0, 0, 1]])
+        with pytest.raises(KeyError, match="unknown sim camera 'nope'"):
+            w.camera_pose("nope")
+        with pytest.raises(KeyError, match="unknown sim camera"):
+            w.camera_intrinsics("nope")
+        with pytest.raises(ValueError, match="convention"):
+            w.camera_pose("top", convention="ros")
