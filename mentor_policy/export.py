@@ -27,13 +27,13 @@ CLI: ``python -m mentor_policy.export --checkpoint latest.pt --out policy.onnx [
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from mentor_policy.fileio import atomic_write_bytes
 
 ONNX_OPSET = 17
 MS_DOMAIN = "com.microsoft"
@@ -251,18 +251,8 @@ def _check(model) -> None:
 
 
 def _atomic_save(model, path: Path) -> None:
-    import onnx
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        with open(tmp, "rb+") as fh:
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Serialise an ONNX model and replace ``path`` atomically (see mentor_policy.fileio)."""
+    atomic_write_bytes(path, model.SerializeToString())
 
 
 def export_state(state: Mapping, spec: GraphSpec, path: str | Path, cfg: ExportConfig | None = None) -> Path:
