@@ -57,8 +57,8 @@ def test_keys_publish_actions_only_while_active(teleop):
     assert _wait(lambda: any(a[2] == -1.0 for a in got))
     node.handle_key(" ")  # takeover: zero actions keep flowing (the policy is overridden)
     n = len(got)
-    time.sleep(0.6)
-    assert len(got) > n + 3 and np.allclose(got[-1], 0.0)
+    # zero actions keep coming (several of them, however slowly a loaded machine runs the timer)
+    assert _wait(lambda: len(got) > n + 3 and np.allclose(got[-1], 0.0))
 
 
 def test_joystick_axes_map_to_action_dims(teleop):
