@@ -327,12 +327,17 @@ def _make_sim(task: Task, env_config, sim: SimBackendConfig, confirm_reset, labe
         return RobotEnv(robot, cameras, task, world.clock, world=world, config=env_config,
                         confirm_reset=confirm_reset, label_source=label_source)
     except BaseException:
-        for obj in reversed(opened):
-            try:
-                obj.close()
-            except Exception as e:  # the original error is re-raised below
-                logger.error("cleanup after a failed make() could not close %s: %s", obj, e)
+        _close_all(opened)
         raise
+
+
+def _close_all(opened: list) -> None:
+    """Close what a failed make() had opened, newest first; the original error is re-raised by the caller."""
+    for obj in reversed(opened):
+        try:
+            obj.close()
+        except Exception as e:  # noqa: BLE001 - reported; the make() error matters more
+            logger.error("cleanup after a failed make() could not close %s: %s", obj, e)
 
 
 def _make_real(task: Task, env_config, robot_config, cameras, confirm_reset, label_source) -> RobotEnv:
@@ -363,9 +368,5 @@ def _make_real(task: Task, env_config, robot_config, cameras, confirm_reset, lab
         return RobotEnv(robot, cameras, task, WallClock(), config=env_config,
                         confirm_reset=confirm_reset, label_source=label_source)
     except BaseException:
-        for obj in reversed(opened):
-            try:
-                obj.close()
-            except Exception as e:  # the original error is re-raised below
-                logger.error("cleanup after a failed make() could not close %s: %s", obj, e)
+        _close_all(opened)
         raise
