@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mentor_policy.config import load_agent_config  # noqa: E402
-from mentor_policy.export import (QUANTIZABLE_LAYERS, ExportConfig, OnnxPolicy, export_onnx,  # noqa: E402
+from mentor_policy.export import (QUANTIZABLE_LAYERS, ExportConfig, OnnxPolicy, OnnxPolicyConfig, export_onnx,  # noqa: E402
                                   max_action_error)
 from mentor_policy.policy import ActorPolicy  # noqa: E402
 from mentor_policy.specs import EnvSpec  # noqa: E402
@@ -62,6 +62,8 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--action-dim", type=int, default=4)
     ap.add_argument("--calls", type=int, default=1000)
     ap.add_argument("--ort-threads", type=int, default=None, help="ORT intra-op threads (default: OnnxPolicy's)")
+    ap.add_argument("--ort-spin", action="store_true",
+                    help="let ORT's worker threads spin between calls (lower latency on a dedicated CPU, burns a core)")
     ap.add_argument("--torch-threads", type=int, default=None)
     ap.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "int8"])
     ap.add_argument("--quantize-layers", nargs="+", default=list(ExportConfig.quantize_layers),
@@ -92,7 +94,9 @@ def main() -> None:
         for precision in args.precision:
             ecfg = ExportConfig(precision=precision, quantize_layers=tuple(args.quantize_layers))
             path = export_onnx(policy, Path(tmp) / f"policy_{precision}.onnx", ecfg)
-            ort_policy = OnnxPolicy(path, intra_op_threads=args.ort_threads)
+            ort_cfg = OnnxPolicyConfig(intra_op_threads=args.ort_threads or 1, extra_session_config=(
+                {"session.intra_op.allow_spinning": "1"} if args.ort_spin else {}))
+            ort_policy = OnnxPolicy(path, cfg=ort_cfg)
             r = measure(lambda: ort_policy.act(image, proprio), args.calls)
             r["max_abs_err"] = max_action_error(policy, ort_policy, args.error_samples)
             r["error_samples"] = args.error_samples

@@ -39,14 +39,18 @@ class FrameStacker:
         return np.concatenate(list(self._frames), axis=0)
 
 
-def load_deploy_policy(onnx: str, checkpoint: str, spec, agent_cfg, device: str = "auto"):
+def load_deploy_policy(onnx: str, checkpoint: str, spec, agent_cfg, device: str = "auto",
+                       ort_threads: int = 1, ort_spin: bool = False):
     """An object with ``act(image, proprio)`` (deterministic): OnnxPolicy if ``onnx`` else ActorPolicy.
 
     ``checkpoint`` may be a learner checkpoint (dict with a ``policy`` entry) or a bare policy state.
+    ``ort_threads`` / ``ort_spin``: ONNX Runtime intra-op threads and whether they spin between calls
+    (lowest latency on a dedicated CPU; burns the cores while idle).
     """
     if onnx:
-        from mentor_policy.export import OnnxPolicy
-        return OnnxPolicy(onnx)
+        from mentor_policy.export import OnnxPolicy, OnnxPolicyConfig
+        extra = {"session.intra_op.allow_spinning": "1"} if ort_spin else {}
+        return OnnxPolicy(onnx, cfg=OnnxPolicyConfig(intra_op_threads=ort_threads, extra_session_config=extra))
     from mentor_policy.checkpoint import load_checkpoint
     from mentor_policy.policy import ActorPolicy
     obj = load_checkpoint(checkpoint)

@@ -55,6 +55,8 @@ class PolicyNodeConfig:
     frame_timeout_s: float = field(default=1.0, metadata={"help": "frames/state older than this skip the tick [s]"})
     checkpoint: str = field(default="", metadata={"help": "deploy: checkpoint or policy weights (.pt)"})
     onnx: str = field(default="", metadata={"help": "deploy: ONNX policy (used instead of checkpoint)"})
+    ort_threads: int = field(default=1, metadata={"help": "deploy with ONNX: ONNX Runtime intra-op threads"})
+    ort_spin: bool = field(default=False, metadata={"help": "deploy with ONNX: threads spin between ticks (dedicated CPU: lowest latency)"})
     max_episodes: int = field(default=0, metadata={"help": "deploy: exit after this many episodes (0 = never)"})
     videos_dir: str = field(default="runs/default/videos", metadata={"help": "episode videos (mp4) directory"})
     video_every: int = field(default=10, metadata={"help": "train: record every N-th episode (0 = none); deploy records all"})
@@ -63,6 +65,8 @@ class PolicyNodeConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("train", "deploy"):
             raise ValueError(f"mode must be train or deploy, got {self.mode!r}")
+        if self.ort_threads < 1:
+            raise ValueError(f"ort_threads must be >= 1, got {self.ort_threads}")
         if self.video_every < 0:
             raise ValueError(f"video_every must be >= 0, got {self.video_every}")
         if self.control_hz <= 0 or self.resend_after_s <= 0 or self.resend_per_tick < 1:
@@ -126,7 +130,8 @@ class PolicyNode(Node):
         if self.train:
             from mentor_policy.policy import ActorPolicy
             return ActorPolicy(self.spec, self.agent_cfg, device=self.cfg.device), 0
-        return load_deploy_policy(self.cfg.onnx, self.cfg.checkpoint, self.spec, self.agent_cfg, self.cfg.device), 0
+        return load_deploy_policy(self.cfg.onnx, self.cfg.checkpoint, self.spec, self.agent_cfg, self.cfg.device,
+                                  self.cfg.ort_threads, self.cfg.ort_spin), 0
 
     def _last_outbox_record(self):
         """(episode_id, t, record) of the newest outbox record: a restarted node never continues it."""
