@@ -34,8 +34,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
+# Speed and memory figures (printed, never asserted). Learning curves: benchmarks/learning.py, see docs/benchmarks.md.
+BENCHMARKS := update_time act_latency replay_memory render_time command_latency env_steps control_loop weight_sync transition_ingest
 bench: $(STAMP)
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $(BENCHMARKS); do echo "== benchmarks/$$b.py"; MUJOCO_GL=egl $(PY) benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) build ros2_ws/build ros2_ws/install ros2_ws/log
