@@ -19,6 +19,9 @@ from typing import Iterable, Optional
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
+from mentor_policy.fileio import atomic_open  # noqa: E402
+
 CSV_FIELDS = ("config", "task", "seed", "step", "eval_return", "success_rate", "wall_time")
 METRICS = ("eval_return", "success_rate")
 
@@ -129,11 +132,9 @@ def plot_curves(curves: list[Curve], out_png: str | Path, metric: str, title: st
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(out_png.name + ".tmp.png")
-    fig.savefig(tmp)
+    with atomic_open(out_png, "wb") as fh:
+        fig.savefig(fh, format="png")
     plt.close(fig)
-    tmp.replace(out_png)
     return out_png
 
 

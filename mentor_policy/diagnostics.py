@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from mentor_policy.fileio import atomic_open
+
 
 # --------------------------------------------------------------------------------------------
 # Access to the networks through the agent's / policy's public attributes
@@ -180,11 +182,9 @@ def write_usage_heatmap(usage: ExpertUsage, path: str | Path, title: str = "expe
     fig.colorbar(im, ax=ax, label="mean routing weight")
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp)
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png")
     plt.close(fig)
-    tmp.replace(path)
     return path
 
 
