@@ -11,9 +11,12 @@ Frames/units: TCP pose (7,) [x,y,z,qx,qy,qz,qw] in the base frame [m]; gripper w
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -27,6 +30,32 @@ _PREEMPTED_MESSAGE = "Move command preempted"  # libfranka's message when stop()
 _STOP_JOIN_TIMEOUT_S = 2.0  # wall time stop() waits for the stopped motion to end [s]
 
 
+@contextlib.contextmanager
+def _keep_thread_scheduling() -> Iterator[None]:
+    """Restore the calling thread's scheduling policy and priority after the block.
+
+    libfranka's Robot constructor switches the calling thread to SCHED_FIFO at the highest priority
+    whenever it is allowed to (root, or an rtprio limit), with ``RealtimeConfig.Ignore`` too. That
+    thread is the caller's: a Python main thread doing rendering, ROS callbacks or learner updates,
+    and every thread it starts later (franky's motion threads, llvmpipe's render workers) inherits
+    the policy. Seen here: with ``ignore_realtime`` (franky-sim) such Python threads at FIFO 99
+    starved every normal process on a 2-core machine (other processes' franky-sim physics stalled,
+    reset moves of a concurrent ROS graph timed out). Used only with ``ignore_realtime``.
+    """
+    if not hasattr(os, "sched_getscheduler"):  # not Linux
+        yield
+        return
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        yield
+    finally:
+        if (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority) != (policy, param.sched_priority):
+            try:
+                os.sched_setscheduler(0, policy, param)
+            except OSError as exc:  # cannot happen when lowering one's own priority; keep going if it does
+                logger.warning("could not restore the thread's scheduling policy after connecting: %s", exc)
+
+
 @dataclass
 class FrankyRobotConfig:
     """Connection and control settings of a Franka arm driven by franky."""
@@ -35,7 +64,7 @@ class FrankyRobotConfig:
     relative_dynamics_factor: float = 0.15  # fraction (0, 1] of max velocity/acceleration/jerk for command_pose
     move_to_dynamics_factor: float = 0.1  # fraction (0, 1] used by the blocking move_to (resets)
     controller_mode: str = "joint_impedance"  # internal controller of position motions: joint_impedance | cartesian_impedance
-    ignore_realtime: bool = False  # True on kernels without PREEMPT_RT and for franky-sim
+    ignore_realtime: bool = False  # True on kernels without PREEMPT_RT and for franky-sim (then no thread runs at RT priority)
     torque_thresholds: tuple[float, ...] = (20.0,) * 7  # collision reflex thresholds per joint [Nm]
     force_thresholds: tuple[float, ...] = (30.0,) * 6  # collision reflex thresholds on the TCP [N, Nm]
     gripper_enabled: bool = True  # connect to and command the Franka Hand
@@ -137,7 +166,11 @@ class FrankyRobot(Robot):
                 else franky.ControllerMode.CartesianImpedance)
         rt = franky.RealtimeConfig.Ignore if self.cfg.ignore_realtime else franky.RealtimeConfig.Enforce
         try:
-            robot = franky.Robot(self.cfg.hostname, controller_mode=mode, realtime_config=rt)
+            # Enforce (real arm, PREEMPT_RT kernel): keep libfranka's FIFO priority, which franky's motion
+            # threads inherit from this thread. Ignore (franky-sim, no RT kernel): no RT thread at all.
+            keep = _keep_thread_scheduling() if self.cfg.ignore_realtime else contextlib.nullcontext()
+            with keep:
+                robot = franky.Robot(self.cfg.hostname, controller_mode=mode, realtime_config=rt)
             robot.relative_dynamics_factor = self.cfg.relative_dynamics_factor
             robot.set_collision_behavior(list(self.cfg.torque_thresholds), list(self.cfg.force_thresholds))
         except self._errors as e:
