@@ -65,6 +65,19 @@ def tails(graph: GraphProcesses, n: int = 2500) -> str:
     return "\n".join(f"===== {name}\n{graph.read_log(name)[-n:]}" for name in graph.nodes)
 
 
+def episode_state(run: Path) -> dict:
+    """The episode node's persisted state (``episode_state.json``): ``{"episode_id", "phase"}`` ({} if absent)."""
+    import json
+    try:
+        return json.loads((run / "episode_state.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def episode_phase(run: Path) -> str | None:
+    return episode_state(run).get("phase")
+
+
 def episodes_csv_rows(run: Path) -> int:
     path = run / "episodes.csv"
     return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0

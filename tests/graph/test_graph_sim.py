@@ -3,13 +3,15 @@
 One training run (shared by the tests below, started once) checks that frames flow, actions move
 the arm, episodes end and reset, transitions reach the learner's disk without gaps, updates run, a
 perturbation fires, weights reach the policy and checkpoints are written; then malformed inputs
-are injected, the learner and the policy are killed with SIGKILL and restarted, and finally every
+are injected, the learner, the policy, the robot and the episode node are killed with SIGKILL (mid-episode)
+and restarted, and finally every
 sequence number the policy produced is shown to be stored exactly once on the learner's disk.
 A deploy run evaluates the checkpoint (summary + videos).
 """
 from __future__ import annotations
 
 import json
+import re
 import signal
 import threading
 import time
@@ -24,8 +26,8 @@ from geometry_msgs.msg import PoseStamped  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Float32MultiArray, Int64, UInt8MultiArray  # noqa: E402
 
-from _graph_util import (BOX_MAX, BOX_MIN, episodes_csv_rows, ledger_acked, start_graph, stored_rows, tails,  # noqa: E402
-                         wait_for)
+from _graph_util import (BOX_MAX, BOX_MIN, episode_phase, episode_state, episodes_csv_rows, ledger_acked,  # noqa: E402
+                         start_graph, stored_rows, tails, wait_for)
 from mentor import qos, wire  # noqa: E402
 from mentor.transport import Outbox  # noqa: E402
 
@@ -118,6 +120,31 @@ def trained(tmp_path_factory):
         graph.start("policy")
         wait_for(graph, "two more episodes after the restarts", lambda: episodes_csv_rows(run) >= episodes_before + 2, 240)
 
+        # -- phase 3b: kill -9 the robot node mid-episode, then the episode node mid-episode -------------
+        # robot: nothing commands the arm meanwhile (it holds); the policy skips ticks on the stale state,
+        # a reset that finds no robot is retried; the restarted node reconnects to the same franky-sim
+        wait_for(graph, "a running episode", lambda: episode_phase(run) == "RUNNING", 120)
+        time.sleep(0.5)
+        graph.kill("robot")
+        facts["robot_killed_in_episode"] = episode_state(run)["episode_id"]
+        time.sleep(2.0)
+        n_poses = len(probe.poses)
+        graph.start("robot")
+        wait_for(graph, "the robot node back", lambda: graph.read_log("robot").count("robot node up") >= 2, 120)
+        episodes_before = episodes_csv_rows(run)
+        wait_for(graph, "two episodes after the robot restart", lambda: episodes_csv_rows(run) >= episodes_before + 2, 240)
+        facts["poses_after_robot_restart"] = np.array(probe.poses[n_poses:])
+        # episode: the interrupted episode is truncated and never continued; the count goes on from disk
+        wait_for(graph, "a running episode", lambda: episode_phase(run) == "RUNNING", 120)
+        time.sleep(0.5)
+        facts["episode_killed_in"] = episode_state(run)["episode_id"]
+        graph.kill("episode")
+        time.sleep(2.0)
+        graph.start("episode")
+        episodes_before = episodes_csv_rows(run)
+        wait_for(graph, "two episodes after the episode-node restart",
+                 lambda: episodes_csv_rows(run) >= episodes_before + 2, 240)
+
         # -- phase 4: drain: stop the episode node, the policy finishes its episode and resends ------
         graph.kill("episode", signal.SIGINT)
         time.sleep(3.0)
@@ -170,6 +197,11 @@ def test_episodes_end_and_reset(trained):
     ids = [int(r[0]) for r in rows]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert all(int(r[1]) > 0 for r in rows)
+    # episodes.csv counts what the policy sent the learner (its episode/summary), episode by episode
+    policy_steps = {int(e): int(n) for e, n in re.findall(r"episode (\d+) done: (\d+) steps",
+                                                          (run / "logs" / "policy.log").read_text())}
+    both = [(int(r[0]), int(r[1])) for r in rows if int(r[0]) in policy_steps]
+    assert len(both) >= 4 and all(policy_steps[e] == n for e, n in both), (both, policy_steps)
     # training records every video_every-th episode (default 10): episode 0's video is complete
     import cv2
     video = run / "videos" / "episode_00000.mp4"
@@ -199,6 +231,30 @@ def test_no_transition_lost_or_duplicated_across_kill9(trained):
     assert rows["replay"] + rows["journal"] + rows["discarded"] == last + 1, rows
     assert ledger_acked(run / "learner") == {"robot": last}
     assert "resumed from" in facts["logs"]["learner"]
+
+
+def test_robot_and_episode_nodes_survive_kill9(trained):
+    run, facts = trained
+    # the arm held still and inside the box while no robot node commanded it
+    after = facts["poses_after_robot_restart"][:, :3]
+    assert len(after) > 10
+    assert np.all(after <= np.array(BOX_MAX) + 0.01) and np.all(after >= np.array(BOX_MIN) - 0.01)
+    assert facts["logs"]["robot"].count("robot node up") >= 2
+    # the episode interrupted by the episode node's death is never continued: ids go on, unique, increasing
+    rows = [line.split(",") for line in (run / "episodes.csv").read_text().splitlines()[1:]]
+    ids = [int(r[0]) for r in rows]
+    assert ids == sorted(set(ids)), ids
+    killed = facts["episode_killed_in"]
+    assert killed not in ids, f"episode {killed} was interrupted but written as finished: {ids}"
+    assert max(ids) > killed
+    assert f"restarted while episode {killed} was running" in facts["logs"]["episode"]
+    # the learner's update counter came back from its newest checkpoint, not from zero
+    log = facts["logs"]["learner"]
+    before, _, after = log.partition("resumed from")
+    saved = [int(n) for n in re.findall(r"checkpoint \S+ at update (\d+)", before)]
+    resumed = re.match(r"\s*\S+: updates (\d+)", after)
+    assert saved and resumed, "no checkpoint before the learner kill, or no resume line"
+    assert int(resumed.group(1)) >= saved[-1] > 0
 
 
 def test_malformed_inputs_are_logged_and_the_arm_stays_in_the_box(trained):

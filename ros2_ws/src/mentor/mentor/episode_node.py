@@ -7,7 +7,9 @@ Float32MultiArray [reward, success]) -> ENDED (``episode/end`` called by the pol
 time limit or on success) -> RESETTING ... ; DONE after ``max_episodes`` (deploy).
 Rewards come from the task (robot state + sim object poses + human label). A restart of this node
 never continues an interrupted episode: its id is skipped (the old episode is truncated).
-Every finished episode is appended to ``<run_dir>/episodes.csv``.
+Every finished episode is appended to ``<run_dir>/episodes.csv``, with the step count and return the
+policy node reports on ``episode/summary`` (what the learner stored; this node's own count of
+``policy/action`` messages is the fallback).
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ class EpisodeNodeConfig:
                                                               "tasks: vision / classifier rewards)"})
     reward_hz: float = field(default=20.0, metadata={"help": "reward/success publishing rate while RUNNING [Hz]"})
     max_episodes: int = field(default=0, metadata={"help": "phase DONE after this many episodes (0 = never)"})
-    service_timeout_s: float = field(default=30.0, metadata={"help": "time limit of reset service calls [s]"})
+    service_timeout_s: float = field(default=60.0, metadata={"help": "time limit of reset service calls [s]; longer than the robot's reset_timeout_s"})
     reset_retries: int = field(default=3, metadata={"help": "reset attempts (with robot/recover between)"})
 
     def __post_init__(self) -> None:
@@ -78,6 +80,9 @@ class EpisodeNode(Node):
             self.create_subscription(PoseStamped, f"sim/objects/{name}/pose",
                                      lambda m, n=name: self.objects.__setitem__(n, wire.msg_to_pose(m)), qos.STATE)
         self.create_subscription(Float32MultiArray, "policy/action", self._on_action, qos.COMMAND)
+        self.summaries: dict[int, dict] = {}  # episode id -> the policy's episode/summary
+        self.summary_event = threading.Event()
+        self.create_subscription(String, "episode/summary", self._on_summary, qos.STATE)
         self.images: dict[str, np.ndarray] = {}  # newest frame per camera, for image-based rewards
         if self.cfg.use_images:
             for cam in self.cfg.cameras:
@@ -136,6 +141,7 @@ class EpisodeNode(Node):
                 if self.exit_requested:
                     return  # shutting down mid-episode: the restarted node truncates it
                 self._set_phase(ENDED)
+                self._adopt_policy_counts()
                 self._write_csv(truncated=not self.success)  # time limit (or interrupted), not a success
                 self.finished += 1
                 if self.cfg.max_episodes and self.finished >= self.cfg.max_episodes:
@@ -188,6 +194,32 @@ class EpisodeNode(Node):
                      f"{time.time():.3f}\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+    def _on_summary(self, msg: String) -> None:
+        try:
+            summary = wire.msg_to_json(msg)
+            eid = int(summary["episode_id"])
+            summary = {"steps": int(summary["steps"]), "return": float(summary["return"])}
+        except (wire.WireError, KeyError, TypeError, ValueError) as exc:
+            self.get_logger().error(f"bad episode/summary ignored: {exc}")
+            return
+        self.summaries = {k: v for k, v in self.summaries.items() if k > eid - 10}
+        self.summaries[eid] = summary
+        self.summary_event.set()
+
+    def _adopt_policy_counts(self, timeout_s: float = 1.0) -> None:
+        """Use the policy's step count and return for the CSV: they are what the learner stored. Own
+        counts (actions seen while RUNNING, rewards at action time) remain when no summary arrives."""
+        deadline = time.monotonic() + timeout_s
+        while self.episode_id not in self.summaries and time.monotonic() < deadline:
+            self.summary_event.clear()
+            self.summary_event.wait(0.05)
+        summary = self.summaries.get(self.episode_id)
+        if summary is None:
+            self.get_logger().warning(f"no episode/summary from the policy for episode {self.episode_id}: "
+                                      "episodes.csv gets this node's own step count and return")
+            return
+        self.step, self.ret = summary["steps"], summary["return"]
 
     # -- reward ------------------------------------------------------------------------------
     def _publish_reward(self) -> None:

@@ -1,9 +1,15 @@
 """policy_node: the fixed-rate actor (control loop at ``control_hz``).
 
+Ticks follow the camera (``tick_source=frame``, default): a tick runs as soon as a new frame set
+has arrived and a control period has passed on the camera clock, so the frame-to-command latency is
+one frame transport + one inference; a timer at ``control_hz`` covers for stopped cameras. With
+``tick_source=timer`` a free-running timer ticks and uses the newest frames (latency up to one
+frame interval more).
 Each tick: newest frame per camera (``<camera>/color/image_raw``) -> preprocess -> single-step
 image (3*n_cam, H, W) uint8 -> frame stack; proprio from the task and the robot state; action
 from ActorPolicy (torch, train or deploy) or OnnxPolicy (deploy); a fresh ``teleop/action``
-overrides it (recorded as an intervention); the action goes out on ``policy/action``.
+overrides it (recorded as an intervention); the action goes out on ``policy/action``. A finished
+episode's step count and return (as sent to the learner) go out on ``episode/summary`` (JSON).
 In train mode every tick's step record (dm_env layout) is appended to the on-disk outbox and
 published on ``transitions``; unacknowledged records are resent (see :mod:`mentor.transport`).
 New weights (``learner/weights``) are decoded in their own callback group and swapped in between
@@ -43,6 +49,7 @@ class PolicyNodeConfig:
     use_sim: bool = field(default=True, metadata={"help": "simulated world (informational)"})
     cameras: list[str] = field(default_factory=lambda: ["front"], metadata={"help": "camera names, channel order"})
     control_hz: float = field(default=10.0, metadata={"help": "control rate [Hz]"})
+    tick_source: str = field(default="frame", metadata={"help": "frame: tick when a new frame set arrives (at most control_hz; camera fps should be a multiple of it); timer: free-running timer"})
     agent_config: str = field(default="tiny", metadata={"help": "mentor_policy preset or YAML path"})
     agent_overrides: str = field(default="", metadata={"help": "YAML mapping of AgentConfig overrides"})
     device: str = field(default="auto", metadata={"help": "torch device: auto | cpu | cuda"})
@@ -63,6 +70,8 @@ class PolicyNodeConfig:
     summary_path: str = field(default="runs/default/deploy_summary.json", metadata={"help": "deploy summary JSON"})
 
     def __post_init__(self) -> None:
+        if self.tick_source not in ("frame", "timer"):
+            raise ValueError(f"tick_source must be frame or timer, got {self.tick_source!r}")
         if self.mode not in ("train", "deploy"):
             raise ValueError(f"mode must be train or deploy, got {self.mode!r}")
         if self.ort_threads < 1:
@@ -105,8 +114,14 @@ class PolicyNode(Node):
         self.outbox = Outbox(self.cfg.outbox_dir) if self.train else None
         self.resume = self._last_outbox_record()  # (episode_id, t, record) of the newest durable record
         self.ended_episode = None if self.resume is None else self.resume[0]
+        self.period = 1.0 / self.cfg.control_hz
+        self.last_tick = 0.0  # time.monotonic() of the last tick that ran
+        self.ticked_stamps: dict[str, float] = {}  # camera -> stamp of the frame the last frame-triggered tick used
+        self.frame_interval = self.period  # running estimate of the camera frame interval [s]
+        control_group = MutuallyExclusiveCallbackGroup()  # frames and the timer: never two ticks at once
         for cam in self.cfg.cameras:
-            self.create_subscription(Image, f"{cam}/color/image_raw", lambda m, c=cam: self._on_frame(c, m), qos.SENSOR)
+            self.create_subscription(Image, f"{cam}/color/image_raw", lambda m, c=cam: self._on_frame(c, m), qos.SENSOR,
+                                     callback_group=control_group)
         self.create_subscription(PoseStamped, "robot/current_pose", self.robot_state.on_pose, qos.STATE)
         self.create_subscription(JointState, "robot/joint_states", self.robot_state.on_joints, qos.STATE)
         self.create_subscription(String, "episode/status", self._on_status, qos.LATCHED)
@@ -115,6 +130,7 @@ class PolicyNode(Node):
         self.pub_action = self.create_publisher(Float32MultiArray, "policy/action", qos.COMMAND)
         self.pub_version = self.create_publisher(Int64, "policy/weights_version", qos.LATCHED)
         self.pub_timing = self.create_publisher(Float64MultiArray, "policy/timing", qos.STATE)
+        self.pub_summary = self.create_publisher(String, "episode/summary", qos.STATE)
         self.cli_end = self.create_client(Trigger, "episode/end")
         if self.train:
             self.pub_tr = self.create_publisher(UInt8MultiArray, "transitions", qos.TRANSITIONS)
@@ -122,8 +138,9 @@ class PolicyNode(Node):
             self.create_subscription(UInt8MultiArray, "learner/weights", self._on_weights, qos.LATCHED,
                                      callback_group=MutuallyExclusiveCallbackGroup())
         self.pub_version.publish(Int64(data=self.version))
-        self.create_timer(1.0 / self.cfg.control_hz, self._tick, callback_group=MutuallyExclusiveCallbackGroup())
-        self.get_logger().info(f"policy node up: {self.cfg.mode}, spec {self.spec}, {self.cfg.control_hz} Hz")
+        self.create_timer(self.period, self._on_timer, callback_group=control_group)
+        self.get_logger().info(f"policy node up: {self.cfg.mode}, spec {self.spec}, {self.cfg.control_hz} Hz, "
+                               f"ticks on {self.cfg.tick_source}")
 
     # -- set-up ------------------------------------------------------------------------------
     def _make_policy(self):
@@ -155,9 +172,46 @@ class PolicyNode(Node):
             self.ticks["bad_frames"] = self.ticks.get("bad_frames", 0) + 1
             self.get_logger().error(f"bad frame from {cam} dropped: {exc}", throttle_duration_sec=2.0)
             return
+        stamp = wire.seconds_from_stamp(msg.header.stamp)
         with self.lock:
+            previous = self.frame_stamps.get(cam)
             self.frames[cam] = (time.monotonic(), image)
-            self.frame_stamps[cam] = wire.seconds_from_stamp(msg.header.stamp)
+            self.frame_stamps[cam] = stamp
+        if previous is not None and cam == self.cfg.cameras[0] and 0.0 < stamp - previous < 1.0:
+            self.frame_interval += 0.2 * (min(stamp - previous, self.period) - self.frame_interval)
+        if self.cfg.tick_source == "frame" and self._frame_set_due():
+            self._run_tick()
+
+    def _frame_set_due(self) -> bool:
+        """True when every camera has a frame newer than the last tick's and a control period has passed.
+
+        Periods are measured on the camera clock (frame stamps): with a camera at k x ``control_hz`` every
+        k-th frame set ticks. Half a frame interval of slack absorbs stamp jitter.
+        """
+        with self.lock:
+            stamps = dict(self.frame_stamps)
+        if len(stamps) < len(self.cfg.cameras):
+            return False
+        if any(stamps[c] <= self.ticked_stamps.get(c, -np.inf) for c in self.cfg.cameras):
+            return False
+        last = max(self.ticked_stamps.values(), default=-np.inf)
+        return min(stamps.values()) - last >= self.period - 0.5 * self.frame_interval
+
+    def _on_timer(self) -> None:
+        """Timer mode: every tick. Frame mode: a fallback tick when frames stop (keeps resending and
+        following the episode status; the tick then reports the missing frames), else weights and resends."""
+        if self.cfg.tick_source == "timer" or time.monotonic() - self.last_tick > 2.0 * self.period:
+            self._run_tick()
+            return
+        self._swap_weights()
+        if self.train:
+            self._resend()
+
+    def _run_tick(self) -> None:
+        self.last_tick = time.monotonic()
+        with self.lock:
+            self.ticked_stamps = dict(self.frame_stamps)
+        self._tick()
 
     def _on_status(self, msg: String) -> None:
         try:
@@ -332,8 +386,10 @@ class PolicyNode(Node):
                        ep=ep)  # close the learner's copy; the repeated obs carries no reward
         if ep["video"] is not None:
             ep["video"].close()
-        self.done_episodes.append({"episode_id": ep["id"], "steps": ep["t"], "return": ep["return"],
-                                   "success": ep["success"], "truncated": truncated})
+        summary = {"episode_id": ep["id"], "steps": ep["t"], "return": ep["return"], "success": ep["success"],
+                   "truncated": truncated}
+        self.done_episodes.append(summary)
+        self.pub_summary.publish(wire.json_to_msg(summary))  # the episode node's episodes.csv uses these counts
         self.get_logger().info(f"episode {ep['id']} done: {ep['t']} steps, return {ep['return']:.3f}, "
                                f"success {ep['success']}{' (truncated)' if truncated else ''}")
         request_end = (not truncated) if request_end is None else request_end

@@ -212,8 +212,11 @@ class RobotNode(Node):
                     self._recover_locked(state.error)
             pose = self.task.sample_reset_pose(self.rng)
             # not under self.lock: state publishing goes on; ``busy`` keeps commands out
+            start = time.monotonic()
             self.robot.move_to(pose, timeout_s=self.cfg.reset_timeout_s)
             resp.success, resp.message = True, f"at reset pose {np.round(pose[:3], 3).tolist()}"
+            self.get_logger().info(f"reset: {resp.message} after {time.monotonic() - start:.1f} s",
+                                   throttle_duration_sec=30.0)
         except Exception as exc:  # noqa: BLE001 - reported to the caller and logged
             self.last_error = str(exc)
             self.get_logger().error(f"reset failed: {exc}")
