@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.plot_learning import CSV_FIELDS, aggregate, plot_curves, read_results, steps_to_threshold  # noqa: E402
+from mentor_policy.fileio import atomic_write_text  # noqa: E402
 
 # Agent-config overlays (mentor_policy/configs/<name>.yaml) merged onto the base preset per config.
 CONFIG_OVERLAYS: dict[str, tuple[str, ...]] = {
@@ -68,6 +68,8 @@ class LearningBenchmarkConfig:
     preset: str = "tiny"  # base agent preset the config overlays are merged onto ("tiny" on CPU, "paper" on GPU)
     agent_overrides: dict[str, Any] = field(default_factory=dict)  # AgentConfig fields set last (after overlays)
     env_overrides: dict[str, Any] = field(default_factory=dict)  # keyword overrides passed to the env constructor
+    runtime_overrides: dict[str, Any] = field(default_factory=dict)  # sim tasks: robot_envs EnvConfig fields (timeouts)
+    sim_overrides: dict[str, Any] = field(default_factory=dict)  # sim tasks: SimBackendConfig fields (e.g. realtime_factor)
     task_overlay: str = "auto"  # agent overlay for the task: "auto" (the suite's/task's overlay, paper preset only), "none", or a name
     threshold: float = 0.8  # success rate whose first crossing (seed mean) is reported
     device: str = "auto"  # torch device: "auto" = CUDA when present, else CPU
@@ -129,21 +131,6 @@ def _yaml11_float(value: Any) -> Any:
     return value
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same directory, flush, fsync and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def rows_to_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(CSV_FIELDS), lineterminator="\n")
@@ -156,14 +143,20 @@ def rows_to_csv(rows: list[dict]) -> str:
 # --------------------------------------------------------------------------------------------
 # Environments and agents
 # --------------------------------------------------------------------------------------------
-def make_env(task: str, seed: int, overrides: dict[str, Any]):
+def make_env(task: str, seed: int, overrides: dict[str, Any], runtime: Optional[dict[str, Any]] = None,
+             sim: Optional[dict[str, Any]] = None):
     """Build the env for ``task`` seeded with ``seed``; ``overrides`` go to its config.
+
+    Sim robot tasks only: ``runtime`` sets ``robot_envs.env.EnvConfig`` fields (e.g. a longer
+    ``camera_timeout_s`` on a busy machine) and ``sim`` sets ``SimBackendConfig`` fields.
 
     Suite adapters are built with ``action_repeat=1``: the training loop repeats actions itself
     (``AgentConfig.action_repeat``), so agent steps mean the same on every task.
     """
     from robot_envs.suites import is_suite_task, make_suite_env
 
+    if (runtime or sim) and task not in SIM_TASKS:
+        raise ValueError(f"--env-runtime/--sim options apply to the sim robot tasks {SIM_TASKS} only, not {task!r}")
     if task == "toy":
         from mentor_policy.toy_env import ToyReachConfig, ToyReachEnv
 
@@ -173,7 +166,9 @@ def make_env(task: str, seed: int, overrides: dict[str, Any]):
     if task in SIM_TASKS:
         import robot_envs.env as robot_env
 
-        return robot_env.make(task, backend="sim", env_config=robot_env.EnvConfig(seed=seed), **overrides)
+        env_config = robot_env.EnvConfig(**{**(runtime or {}), "seed": seed})
+        sim_config = robot_env.SimBackendConfig(**(sim or {}))
+        return robot_env.make(task, backend="sim", env_config=env_config, sim=sim_config, **overrides)
     raise ValueError(f"unknown task {task!r}: use toy, {', '.join(SIM_TASKS)}, dmc:<domain>_<task> or metaworld:<task>")
 
 
@@ -260,11 +255,12 @@ def run_one(bench: LearningBenchmarkConfig, config: str, seed: int, log: Callabl
     cfg = agent_config_for(bench, config, seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    env = make_env(bench.task, seed, bench.env_overrides)
+    env = make_env(bench.task, seed, bench.env_overrides, bench.runtime_overrides, bench.sim_overrides)
     eval_base = env
     try:
         if uses_separate_eval_env(bench.task):  # evaluation episodes get their own seed stream
-            eval_base = make_env(bench.task, seed + 100_000, bench.env_overrides)
+            eval_base = make_env(bench.task, seed + 100_000, bench.env_overrides, bench.runtime_overrides,
+                                 bench.sim_overrides)
         agent = MentorAgent(env.spec, cfg, device=bench.device, store_dir=rdir / "topk")
         replay = ReplayBuffer(rdir / "replay", ReplayConfig(
             capacity=bench.replay_capacity, frame_stack=cfg.frame_stack, nstep=cfg.nstep, discount=cfg.discount,
@@ -306,8 +302,8 @@ def run_benchmark(bench: LearningBenchmarkConfig, only: Optional[tuple[str, int]
     """Run every unfinished (config, seed), then write results.csv, the plots and summary.json."""
     bench.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(bench.out / "benchmark.json", json.dumps(_settings(bench), indent=1))
-    for config in bench.configs:
-        for seed in bench.seeds:
+    for seed in bench.seeds:  # seed-major: a benchmark stopped early still has every config at the first seeds
+        for config in bench.configs:
             if only is not None and (config, seed) != only:
                 continue
             if is_finished(bench, config, seed):
@@ -373,6 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="AgentConfig fields, e.g. num_seed_frames=1000 lr=3e-4 (values parsed as YAML)")
     ap.add_argument("--env-overrides", nargs="*", default=[], metavar="K=V",
                     help="env config fields, e.g. episode_length=40 (values parsed as YAML)")
+    ap.add_argument("--env-runtime", nargs="*", default=[], metavar="K=V",
+                    help="sim tasks: robot_envs EnvConfig fields, e.g. camera_timeout_s=10 move_timeout_s=30")
+    ap.add_argument("--sim", nargs="*", default=[], metavar="K=V",
+                    help="sim tasks: SimBackendConfig fields, e.g. realtime_factor=1 (0 = as fast as the CPU allows)")
     ap.add_argument("--task-overlay", default="auto",
                     help="agent overlay for the task: auto (configs/tasks/<suite or task>.yaml on the paper preset), none, or a name")
     ap.add_argument("--threshold", type=float, default=0.8, help="report steps to this success rate")
@@ -392,6 +392,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         task=args.task, out=Path(args.out), configs=_parse_list(args.configs, str), seeds=_parse_list(args.seeds, int),
         steps=args.steps, eval_every=args.eval_every, eval_episodes=args.eval_episodes, preset=args.preset,
         agent_overrides=parse_overrides(args.agent_overrides), env_overrides=parse_overrides(args.env_overrides),
+        runtime_overrides=parse_overrides(args.env_runtime), sim_overrides=parse_overrides(args.sim),
         task_overlay=args.task_overlay, threshold=args.threshold, device=args.device, replay_capacity=args.replay_capacity)
     if args.summarise_only:
         summarise(bench)

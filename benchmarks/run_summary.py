@@ -1,0 +1,139 @@
+"""Summarise a training run of the ROS 2 graph from its TensorBoard log: success and return over env steps.
+
+Reads ``<run_dir>/learner/tb`` (the learner node's scalars): ``episode/success`` and ``episode/return``
+(one point per finished training episode, x = env steps ingested) binned every ``--bin-steps`` env
+steps, and the last values of the ``train/*`` scalars (critic loss, dormant ratio, ...). Prints a
+markdown table, writes it to ``<out>/summary.md`` with ``<out>/success_rate.png`` and
+``<out>/episodes.csv`` (the per-episode points), where ``<out>`` defaults to ``<run_dir>/summary``.
+
+    .venv/bin/python benchmarks/run_summary.py --run-dir runs/reach_sim [--bin-steps 1000]
+
+Training episodes act with exploration noise: their success rate is a lower bound on what the
+deterministic policy does (evaluate a checkpoint with ``mentor-run deploy`` for that).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from mentor_policy.fileio import atomic_write_bytes, atomic_write_text  # noqa: E402
+
+
+@dataclass
+class EpisodePoint:
+    env_steps: int  # env steps the learner had ingested when the episode ended
+    success: float  # 1.0 when the episode succeeded
+    ret: float  # undiscounted episode return
+
+
+def read_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """All scalar series under ``tb_dir`` (every events file, restarts included): tag -> [(step, value)]."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = sorted(tb_dir.rglob("events.out.tfevents.*"))
+    if not files:
+        raise FileNotFoundError(f"no TensorBoard events under {tb_dir}: is this a training run directory?")
+    series: dict[str, list[tuple[int, float]]] = {}
+    for path in files:  # one file per learner (re)start, in start order
+        acc = EventAccumulator(str(path), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags().get("scalars", []):
+            series.setdefault(tag, []).extend((int(e.step), float(e.value)) for e in acc.Scalars(tag))
+    return series
+
+
+def episode_points(series: dict[str, list[tuple[int, float]]]) -> list[EpisodePoint]:
+    successes, returns = series.get("episode/success", []), series.get("episode/return", [])
+    if len(successes) != len(returns):
+        raise ValueError(f"episode/success has {len(successes)} points but episode/return {len(returns)}")
+    return [EpisodePoint(s, v, r) for (s, v), (_s2, r) in zip(successes, returns)]
+
+
+def bin_points(points: list[EpisodePoint], bin_steps: int) -> list[dict]:
+    """Per ``bin_steps``-wide bin of env steps: episodes, success rate, mean return (empty bins skipped)."""
+    rows = []
+    if not points:
+        return rows
+    last = max(p.env_steps for p in points)
+    for lo in range(0, last + 1, bin_steps):
+        inside = [p for p in points if lo <= p.env_steps < lo + bin_steps]
+        if inside:
+            rows.append({"env_steps": f"{lo}-{lo + bin_steps}", "episodes": len(inside),
+                         "success_rate": float(np.mean([p.success for p in inside])),
+                         "mean_return": float(np.mean([p.ret for p in inside]))})
+    return rows
+
+
+def markdown(rows: list[dict], series: dict[str, list[tuple[int, float]]], run_dir: Path) -> str:
+    lines = [f"# Training run `{run_dir}`", "",
+             "Training episodes (exploration noise on), binned by env steps ingested by the learner:", "",
+             "| env steps | episodes | success rate | mean return |", "|---|---|---|---|"]
+    lines += [f"| {r['env_steps']} | {r['episodes']} | {r['success_rate']:.2f} | {r['mean_return']:.3f} |" for r in rows]
+    train = {tag: vals[-1] for tag, vals in sorted(series.items()) if tag.startswith("train/") and vals}
+    if train:
+        lines += ["", "Last learner scalars (tag: update, value):", ""]
+        lines += [f"- `{tag}`: update {step}, {value:.4g}" for tag, (step, value) in train.items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot(points: list[EpisodePoint], rows: list[dict], bin_steps: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    steps = np.array([p.env_steps for p in points])
+    ax.scatter(steps, [p.success for p in points], s=6, alpha=0.3, label="episode success")
+    centres = [int(r["env_steps"].split("-")[0]) + bin_steps / 2 for r in rows]
+    ax.plot(centres, [r["success_rate"] for r in rows], "o-", label=f"success rate per {bin_steps} steps")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("success")
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run-dir", required=True, type=Path, help="run directory of mentor-run train")
+    ap.add_argument("--bin-steps", type=int, default=1000, help="width of the env-step bins")
+    ap.add_argument("--out", type=Path, default=None, help="output directory (default <run-dir>/summary)")
+    a = ap.parse_args(argv)
+    if a.bin_steps < 1:
+        raise SystemExit(f"--bin-steps must be >= 1, got {a.bin_steps}")
+    series = read_scalars(a.run_dir / "learner" / "tb")
+    points = episode_points(series)
+    if not points:
+        raise SystemExit(f"no finished episodes logged in {a.run_dir / 'learner' / 'tb'} yet")
+    rows = bin_points(points, a.bin_steps)
+    out = a.out or a.run_dir / "summary"
+    text = markdown(rows, series, a.run_dir)
+    print(text, end="")
+    atomic_write_text(out / "summary.md", text)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["env_steps", "success", "return"])
+    writer.writerows([p.env_steps, int(p.success), f"{p.ret:.6f}"] for p in points)
+    atomic_write_text(out / "episodes.csv", buf.getvalue())
+    plot(points, rows, a.bin_steps, out / "success_rate.png")
+    print(f"wrote {out / 'summary.md'}, {out / 'success_rate.png'}, {out / 'episodes.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
