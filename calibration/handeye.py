@@ -172,29 +172,41 @@ def _perturb(T: np.ndarray, d: np.ndarray) -> np.ndarray:
     return T @ make_transform(exp_so3(d[:3]), d[3:])
 
 
-def _refine(A, B, X, Z, w_rot: float, iterations: int) -> tuple[np.ndarray, np.ndarray]:
-    lam = 1e-6
-    r = _residuals(A, B, X, Z, w_rot)
+def _levenberg_marquardt(residuals, X: np.ndarray, Z: np.ndarray, iterations: int, lam: float, eps: float,
+                         step_tol: float, rel_tol: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Minimise ``|residuals(X, Z)|^2`` over the two (4, 4) poses X and Z (12 unknowns, right-perturbed).
+
+    Forward-difference Jacobian with step ``eps``; damping ``lam`` divided by 10 on an accepted step,
+    multiplied by 10 on a rejected one (gives up above 1e6). Stops when a step is shorter than
+    ``step_tol`` or lowers the squared error by less than ``rel_tol`` of it.
+    """
+    r = residuals(X, Z)
     for _ in range(iterations):
         J = np.empty((r.size, 12))
-        eps = 1e-7
         for k in range(12):
             d = np.zeros(12)
             d[k] = eps
-            J[:, k] = (_residuals(A, B, _perturb(X, d[:6]), _perturb(Z, d[6:]), w_rot) - r) / eps
+            J[:, k] = (residuals(_perturb(X, d[:6]), _perturb(Z, d[6:])) - r) / eps
         H, g = J.T @ J, J.T @ r
         step = -np.linalg.solve(H + lam * np.diag(np.diag(H) + 1e-12), g)
         Xn, Zn = _perturb(X, step[:6]), _perturb(Z, step[6:])
-        rn = _residuals(A, B, Xn, Zn, w_rot)
+        rn = residuals(Xn, Zn)
         if rn @ rn < r @ r:
+            converged = np.linalg.norm(step) < step_tol or (r @ r - rn @ rn) < rel_tol * (r @ r)
             X, Z, r, lam = Xn, Zn, rn, max(lam / 10, 1e-9)
-            if np.linalg.norm(step) < 1e-10:
+            if converged:
                 break
         else:
             lam *= 10
             if lam > 1e6:
                 break
     return X, Z
+
+
+def _refine(A, B, X, Z, w_rot: float, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares on the AX=ZB pose residuals (translation [m], rotation scaled by ``w_rot`` [m/rad])."""
+    return _levenberg_marquardt(lambda X_, Z_: _residuals(A, B, X_, Z_, w_rot), X, Z, iterations,
+                                lam=1e-6, eps=1e-7, step_tol=1e-10)
 
 
 def solve_ax_zb(A: list[np.ndarray], B: list[np.ndarray], rotation_weight_m: float = 0.1,
@@ -297,29 +309,8 @@ def _reprojection_rms(samples, mode, X, Z, intr) -> float:
 
 def _refine_reprojection(samples, mode, X, Z, intr, iterations: int) -> tuple[np.ndarray, np.ndarray]:
     """Levenberg-Marquardt on the corner reprojection errors of all samples (12 unknowns)."""
-    lam = 1e-4
-    r = _reprojection_residuals(samples, mode, X, Z, intr)
-    for _ in range(iterations):
-        J = np.empty((r.size, 12))
-        for k in range(12):
-            d = np.zeros(12)
-            d[k] = 1e-6
-            J[:, k] = (_reprojection_residuals(samples, mode, _perturb(X, d[:6]), _perturb(Z, d[6:]), intr) - r) / 1e-6
-        H, g = J.T @ J, J.T @ r
-        step = -np.linalg.solve(H + lam * np.diag(np.diag(H) + 1e-12), g)
-        Xn, Zn = _perturb(X, step[:6]), _perturb(Z, step[6:])
-        rn = _reprojection_residuals(samples, mode, Xn, Zn, intr)
-        if rn @ rn < r @ r:
-            X, Z, lam = Xn, Zn, max(lam / 10, 1e-9)
-            converged = (r @ r - rn @ rn) < 1e-10 * (r @ r) or np.linalg.norm(step) < 1e-12
-            r = rn
-            if converged:
-                break
-        else:
-            lam *= 10
-            if lam > 1e6:
-                break
-    return X, Z
+    return _levenberg_marquardt(lambda X_, Z_: _reprojection_residuals(samples, mode, X_, Z_, intr), X, Z,
+                                iterations, lam=1e-4, eps=1e-6, step_tol=1e-12, rel_tol=1e-10)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """The plain env on franky-sim + MuJoCo rendering: scripted controllers (privileged poses) solve
 reach and peg insertion; reset randomisation; observation layout; NaN actions are rejected."""
-import multiprocessing
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -60,10 +59,7 @@ def _peg_episode() -> tuple:
 
 
 def test_scripted_peg_insertion_square():
-    # Its own process: a second SimWorld that renders in the same process makes franky-sim's arm
-    # diverge ("Motion planner failed -101"; reported to the sim owner), so one world per process.
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        channels, proprio_dim, rewards, success, terminated = pool.apply(_peg_episode)
+    channels, proprio_dim, rewards, success, terminated = _peg_episode()
     assert channels == 3 and proprio_dim == 4
     assert success and terminated, f"peg not inserted; rewards {np.round(rewards, 3).tolist()}"
     assert rewards[-1] > rewards[0] + 0.5
@@ -110,14 +106,13 @@ def _push_episode() -> tuple:
 
 
 def test_scripted_push():
-    with multiprocessing.get_context("spawn").Pool(1) as pool:  # own process, as for the peg test
-        rewards, success, terminated, moved = pool.apply(_push_episode)
+    rewards, success, terminated, moved = _push_episode()
     assert success and terminated, f"cube not in the goal; rewards {np.round(rewards, 3).tolist()}"
     assert moved > 0.05 and rewards[-1] > rewards[0] + 0.3
 
 
 @pytest.fixture(scope="module")
-def reach_env():  # the only SimWorld of this process (see test_scripted_peg_insertion_square)
+def reach_env():
     env = make("reach", env_config=EnvConfig(seed=0, **ENV_CFG), sim=SIM, cameras=["front", "side"], episode_length=60)
     yield env
     env.close()
