@@ -1,4 +1,5 @@
 """FrankyRobot against franky-sim (real franky client <-> libfranka protocol <-> MuJoCo FR3)."""
+import os
 import time
 
 import numpy as np
@@ -45,6 +46,15 @@ def home(robot):
 def test_unreachable_robot_gives_a_clear_error():
     with pytest.raises(RobotError, match=r"could not connect to the Franka at 127\.254\.253\.252"):
         FrankyRobot(_robot_cfg("127.254.253.252")).connect()
+
+
+def test_connecting_leaves_the_callers_scheduling_alone(world):
+    """libfranka's Robot constructor makes the calling thread SCHED_FIFO 99 when it may (root); with
+    ignore_realtime the Python thread (and the threads it starts later) must stay a normal thread."""
+    before = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
+    with FrankyRobot(_robot_cfg(world.hostname)):
+        assert (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority) == before
+    assert (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority) == before
 
 
 def test_read_state(robot):
