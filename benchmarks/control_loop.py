@@ -6,7 +6,7 @@ MuJoCo rendering) at ``--hz`` (default 20) and, after a warm-up, records the pol
 frame-to-command latency (camera frame stamp -> action published), p50/p99, plus the learner's
 update count so the numbers are known to be measured while it trains.
 
-    .venv/bin/python benchmarks/control_loop.py [--hz 20] [--seconds 60] [--agent-config tiny]
+    .venv/bin/python benchmarks/control_loop.py [--hz 20] [--seconds 60] [--agent-config tiny] [--tick-source frame|timer]
 """
 from __future__ import annotations
 
@@ -43,12 +43,15 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=240.0, help="max wait for the learner's first updates [s]")
     p.add_argument("--agent-config", default="tiny")
     p.add_argument("--task", default="reach")
+    p.add_argument("--tick-source", default="frame", choices=("frame", "timer"),
+                   help="policy tick_source: tick on frame arrival (default) or on a free-running timer")
     a = p.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="mentor_bench_loop_"))
     params = tmp / "params.yaml"
     params.write_text(yaml.safe_dump({"learner": {"ros__parameters": {
-        "num_seed_frames": 100, "max_updates_per_s": 4.0, "replay_capacity": 20000, "log_every_s": 2.0}}}))
+        "num_seed_frames": 100, "max_updates_per_s": 4.0, "replay_capacity": 20000, "log_every_s": 2.0}},
+        "policy": {"ros__parameters": {"tick_source": a.tick_source}}}))
     task_yaml = tmp / "task.yaml"
     task_yaml.write_text(yaml.safe_dump({"episode_length": 200, "control_hz": a.hz}))
     args = GraphArgs(mode="train", task=a.task, task_config=str(task_yaml), use_sim=True, robot_ip="auto",
@@ -80,6 +83,7 @@ def main() -> int:
         node.destroy_node()
         rclpy.try_shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
+    print(f"policy tick_source: {a.tick_source}")
     report(samples, a.hz, updates_after - updates_before, a.seconds)
     return 0
 
