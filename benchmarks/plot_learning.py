@@ -20,7 +20,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
-from mentor_policy.fileio import atomic_open  # noqa: E402
+from mentor_policy.fileio import save_figure  # noqa: E402
 
 CSV_FIELDS = ("config", "task", "seed", "step", "eval_return", "success_rate", "wall_time")
 METRICS = ("eval_return", "success_rate")
@@ -131,11 +131,9 @@ def plot_curves(curves: list[Curve], out_png: str | Path, metric: str, title: st
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    out_png = Path(out_png)
-    with atomic_open(out_png, "wb") as fh:
-        fig.savefig(fh, format="png")
+    saved = save_figure(fig, out_png)
     plt.close(fig)
-    return out_png
+    return saved
 
 
 def plot_results(csv_path: str | Path, out_png: str | Path, metric: str = "success_rate",

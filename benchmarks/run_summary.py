@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from mentor_policy.fileio import atomic_write_bytes, atomic_write_text  # noqa: E402
+from mentor_policy.fileio import atomic_write_text, save_figure  # noqa: E402
 
 
 @dataclass
@@ -102,10 +102,8 @@ def plot(points: list[EpisodePoint], rows: list[dict], bin_steps: int, path: Pat
     ax.set_ylim(-0.05, 1.05)
     ax.legend(loc="upper left")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:

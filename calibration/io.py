@@ -31,6 +31,7 @@ from calibration.geometry import check_transform, matrix_to_pose
 from calibration.handeye import MODES, HandEyeConfig, HandEyeResult
 from calibration.intrinsics import CameraIntrinsics, IntrinsicsError
 from mentor_policy.fileio import atomic_write_text  # noqa: F401 - part of this module's API
+from mentor_policy.fileio import read_yaml_mapping as _read_mapping
 
 FORMAT_VERSION = 1
 
@@ -46,16 +47,7 @@ def dump_yaml(path: str | Path, data: dict[str, Any]) -> Path:
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     """``yaml.safe_load`` a file that must hold a mapping; CalibrationFileError otherwise."""
-    p = Path(path)
-    if not p.is_file():
-        raise CalibrationFileError(f"file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise CalibrationFileError(f"{p} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CalibrationFileError(f"{p} must hold a YAML mapping, got {type(data).__name__}")
-    return data
+    return _read_mapping(path, "calibration", CalibrationFileError, allow_empty=False)
 
 
 def _header(kind: str) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
 
+from mentor_policy.fileio import read_yaml_mapping
 from mentor_policy.schedule import parse_schedule
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -157,16 +157,7 @@ def _resolve(name_or_path: str | Path) -> Path:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as fh:
-        try:
-            data = yaml.safe_load(fh)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"agent config {path} is not valid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError(f"agent config {path} must hold a mapping, got {type(data).__name__}")
-    return data
+    return read_yaml_mapping(path, "agent config")
 
 
 def _merge(target: dict[str, Any], source: Mapping[str, Any], origin: str) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mentor_policy.fileio import atomic_open
+from mentor_policy.fileio import save_figure
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,11 +181,9 @@ def write_usage_heatmap(usage: ExpertUsage, path: str | Path, title: str = "expe
     ax.set_title(title)
     fig.colorbar(im, ax=ax, label="mean routing weight")
     fig.tight_layout()
-    path = Path(path)
-    with atomic_open(path, "wb") as fh:
-        fig.savefig(fh, format="png")
+    saved = save_figure(fig, path)
     plt.close(fig)
-    return path
+    return saved
 
 
 # --------------------------------------------------------------------------------------------

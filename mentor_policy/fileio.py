@@ -1,4 +1,4 @@
-"""Crash-safe file writes shared by every package (numpy/stdlib only, no torch).
+"""Crash-safe file writes and the YAML-mapping reader shared by every package (no torch).
 
 A file written through :func:`atomic_open` is either the complete new content or the old file:
 the data goes to a temporary file in the same directory, is flushed and fsynced, renamed over the
@@ -12,7 +12,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 
 def fsync_dir(directory: str | Path) -> None:
@@ -67,3 +67,34 @@ def atomic_write_text(path: str | Path, text: str, fsync: bool = True) -> Path:
     with atomic_open(path, "w", fsync=fsync) as fh:
         fh.write(text)
     return Path(path)
+
+
+def read_yaml_mapping(path: str | Path, what: str = "file", error: type[Exception] = ValueError,
+                      allow_empty: bool = True) -> dict[str, Any]:
+    """``yaml.safe_load`` a file that must hold a mapping (never executes anything).
+
+    Raises ``error`` (named after ``what``, e.g. "task config") when the file is missing, not valid
+    YAML / UTF-8, or holds something other than a mapping; an empty file is ``{}`` if ``allow_empty``.
+    """
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise error(f"{what} file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise error(f"{what} {p} is not valid YAML: {exc}") from exc
+    if data is None and allow_empty:
+        return {}
+    if not isinstance(data, dict):
+        raise error(f"{what} {p} must hold a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int | None = None) -> Path:
+    """Write a matplotlib figure as PNG atomically (the caller closes it)."""
+    path = Path(path)
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=dpi)
+    return path

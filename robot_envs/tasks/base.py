@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
-import yaml
 
 from robot_envs import transforms as tf
 from robot_envs.actions import ActionSpaceConfig
 from robot_envs.robot import RobotState
 from robot_envs.safety import SafetyConfig
+from mentor_policy.fileio import read_yaml_mapping
 
 # A top-down Franka TCP orientation (gripper pointing at the table): 180 deg about base x.
 DOWN_QUAT = (1.0, 0.0, 0.0, 0.0)
@@ -107,18 +107,7 @@ def merge_overrides(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[
 
 def load_yaml_mapping(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping with ``yaml.safe_load``; clear errors for missing/corrupt/non-mapping files."""
-    p = Path(path)
-    if not p.is_file():
-        raise TaskConfigError(f"task config file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise TaskConfigError(f"task config {p} is not valid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise TaskConfigError(f"task config {p} must contain a mapping at the top level, got {type(data).__name__}")
-    return data
+    return read_yaml_mapping(path, "task config", TaskConfigError)
 
 
 def _vec(value: Any, n: int, what: str) -> tuple[float, ...]:
