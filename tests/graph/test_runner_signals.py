@@ -1,5 +1,6 @@
 """`mentor-run` stops every node it started when it is terminated (SIGTERM from systemd, `timeout`,
-`docker stop`), so no node outlives the runner and keeps a robot or a port busy."""
+`docker stop`), so no node outlives the runner and keeps a robot or a port busy; and it refuses to
+start a second graph of the same node names in the same ROS domain."""
 from __future__ import annotations
 
 import os
@@ -48,6 +49,13 @@ def test_sigterm_stops_the_whole_graph(tmp_path):
             time.sleep(1.0)
         node_pids = _processes_mentioning(str(run_dir / "params"))
         assert len(node_pids) >= 5, f"expected the five sim training nodes, found {node_pids}"
+        # a second graph of the same names in the same ROS domain is refused before it starts a node
+        second = subprocess.run(
+            [sys.executable, "-m", "mentor.runner", "train", "--use-sim", "--task", "reach",
+             "--run-dir", str(tmp_path / "second")], env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 4, second.stdout + second.stderr
+        assert "another MENTOR graph is up" in second.stderr and "/learner" in second.stderr, second.stderr
+        assert _processes_mentioning(str(tmp_path / "second" / "params")) == []
         runner.send_signal(signal.SIGTERM)
         output, _ = runner.communicate(timeout=90)
         assert "stopping the graph" in output, output

@@ -7,11 +7,14 @@ Each node of :func:`mentor.graph.build_graph` runs as
 ``python -m mentor.<module> --ros-args -r __ns:=/<ns> -r __node:=<name> --params-file <run_dir>/params/<name>.yaml``.
 The runner prints the learner's progress lines, stops every node on Ctrl-C or when the primary
 node (learner in train, policy in deploy) exits, and restarts nothing: if any other node dies the
-whole graph is stopped and the exit code says which node failed.
+whole graph is stopped and the exit code says which node failed. It refuses to start (exit code 4)
+when nodes of the same names already run in the ROS domain: two graphs would share topics and
+services (one graph's episode node steering the other's policy; two robot nodes on one arm).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -135,11 +138,34 @@ class GraphProcesses:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
+def qualified_name(node: NodeSpec) -> str:
+    return f"/{node.namespace.strip('/')}/{node.name}" if node.namespace.strip("/") else f"/{node.name}"
+
+
+def nodes_already_running(nodes: list[NodeSpec], env: dict[str, str], wait_s: float = 2.0) -> list[str]:
+    """Names of ``nodes`` that some other process already runs in the ROS domain ``env`` points at.
+
+    A second graph with the same names in the same domain would share its topics and services: its
+    episode node would drive the first graph's policy, two robot nodes could command one arm.
+    """
+    out = subprocess.run([sys.executable, "-m", "mentor.graph_probe", str(wait_s)], env=env, capture_output=True,
+                         text=True, timeout=60 + wait_s)
+    if out.returncode != 0:
+        raise RuntimeError(f"could not list the ROS nodes of this domain: {out.stderr.strip()[-500:]}")
+    visible = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    return sorted(qualified_name(n) for n in nodes if qualified_name(n) in visible)
+
+
 def run_graph(nodes: list[NodeSpec], run_dir: Path, domain_id: int | None, localhost_only: bool) -> int:
     """Run until the primary node exits, another node dies, or Ctrl-C. Returns an exit code."""
     primary = next((n.name for n in nodes if n.primary), None)
-    graph = GraphProcesses(nodes, run_dir, node_env(domain_id, localhost_only),
-                           echo=tuple(n.name for n in nodes if n.primary))
+    env = node_env(domain_id, localhost_only)
+    taken = nodes_already_running(nodes, env)
+    if taken:
+        print(f"mentor-run: nodes {taken} already run in ROS_DOMAIN_ID={env.get('ROS_DOMAIN_ID', '0')}: another "
+              "MENTOR graph is up. Stop it, or give this one its own --domain-id or --namespace.", file=sys.stderr)
+        return 4
+    graph = GraphProcesses(nodes, run_dir, env, echo=tuple(n.name for n in nodes if n.primary))
     print(f"mentor-run: starting {', '.join(graph.nodes)} (run dir {run_dir}, logs in {run_dir / 'logs'})")
     graph.start_all()
     code = 0
