@@ -79,13 +79,13 @@ class SimWorldNode(Node):
 
     def _publish_frames(self) -> None:
         for cam in self.cfg.cameras:
+            stamp = time.time()  # capture time: the scene is snapshotted first, then rendered (like an exposure)
             try:
                 frame = self.world.render(cam)
             except Exception as exc:  # noqa: BLE001 - logged, next tick retries
                 self.get_logger().error(f"render of {cam} failed: {exc}", throttle_duration_sec=5.0)
                 continue
             frame_id = f"{cam}_color_optical_frame"
-            stamp = time.time()
             self.pub_img[cam].publish(wire.image_to_msg(frame.image, stamp, frame_id))
             h, w = frame.image.shape[:2]
             self.pub_info[cam].publish(wire.camera_info_msg(w, h, stamp, frame_id))
