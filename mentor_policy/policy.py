@@ -11,7 +11,8 @@ from mentor_policy.checkpoint import CheckpointError, check_state_shapes
 from mentor_policy.config import AgentConfig
 from mentor_policy.networks import Actor, Encoder
 from mentor_policy.specs import EnvSpec
-from mentor_policy.utils import parse_schedule, resolve_device
+from mentor_policy.schedule import parse_schedule
+from mentor_policy.utils import resolve_device
 
 
 class ActorPolicy(nn.Module):

@@ -1,13 +1,9 @@
-"""Small helpers: device choice, safe schedule parsing, truncated-normal sampling, Polyak update."""
+"""Small helpers: device choice, truncated-normal sampling, Polyak update (schedules: mentor_policy.schedule)."""
 from __future__ import annotations
-
 
 import numpy as np
 import torch
 from torch import nn
-
-from mentor_policy.schedule import parse_schedule  # noqa: F401 - re-exported
-
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

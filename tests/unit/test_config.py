@@ -2,7 +2,7 @@
 import pytest
 
 from mentor_policy.config import CONFIG_DIR, AgentConfig, load_agent_config
-from mentor_policy.utils import parse_schedule
+from mentor_policy.schedule import parse_schedule
 
 
 def test_paper_preset_has_paper_numbers():
