@@ -3,7 +3,9 @@
 Starts a real policy node (its own process, rclpy/DDS) and plays the learner: publishes versioned
 policy states of the given agent configs on ``learner/weights`` (reliable, transient-local) and
 times until the policy node reports the version on ``policy/weights_version`` (published right
-after the swap at the start of a control tick, so the figure includes up to one control period).
+after the swap, which happens at the end of a control tick, so the figure includes up to one control
+period). No camera runs here, so the policy ticks on its timer (``tick_source=timer``): with frames,
+the frame-triggered ticks swap at the same point.
 
     .venv/bin/python benchmarks/weight_sync.py [--configs tiny,paper] [--repeats 10] [--control-hz 10]
 """
@@ -47,7 +49,7 @@ def measure(agent_config: str, repeats: int, control_hz: float, task: str) -> tu
     tmp = Path(tempfile.mkdtemp(prefix="mentor_bench_weights_"))
     spec = NodeSpec("policy", "policy_node", "", {
         "mode": "train", "task": task, "cameras": ["front"], "control_hz": control_hz, "agent_config": agent_config,
-        "outbox_dir": str(tmp / "outbox"), "source": "bench"})
+        "outbox_dir": str(tmp / "outbox"), "source": "bench", "tick_source": "timer"})
     graph = GraphProcesses([spec], tmp, node_env())
     node = rclpy.create_node(f"bench_weights_{agent_config}")
     seen: dict[int, float] = {}

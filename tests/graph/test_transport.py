@@ -54,6 +54,21 @@ def test_outbox_ack_trims_segments_but_keeps_counter(tmp_path):
     again.append(8, b"next")
 
 
+def test_outbox_newest_pending_record_survives_a_restart(tmp_path):
+    box = Outbox(tmp_path, segment_records=3)
+    assert box.newest() is None
+    for i in range(7):
+        box.append(i, _payload(i))
+    assert box.newest() == (6, _payload(6))
+    box.ack(4)
+    box.close()
+    again = Outbox(tmp_path, segment_records=3)  # what a restarted policy node reads to truncate its episode
+    # acks live in memory: the partly acknowledged segment comes back whole (the learner drops duplicates)
+    assert again.newest() == (6, _payload(6)) and again.pending_seqs() == [3, 4, 5, 6]
+    again.ack(6)
+    assert again.newest() is None and again.due(0.0, 10) == []
+
+
 def test_restarted_outbox_keeps_its_counter_when_everything_is_acked(tmp_path):
     box = Outbox(tmp_path, segment_records=2)
     for i in range(5):

@@ -26,7 +26,7 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
         ("share/" + PACKAGE + "/launch", _files("launch/*.launch.py")),
-        ("share/" + PACKAGE + "/config", _files("config/*.yaml")),
+        ("share/" + PACKAGE + "/config", _files("config/*.yaml") + _files("config/*.xml")),
     ],
     install_requires=["setuptools", "numpy", "pyyaml"],
     zip_safe=True,

@@ -100,6 +100,38 @@ class NodeSpec:
         return "mentor." + EXECUTABLES[self.executable]
 
 
+#: Fast DDS settings a user may have chosen; when any is set, :func:`node_dds_env` leaves transports alone.
+USER_DDS_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS")
+#: Fast DDS profile of localhost-only graphs: UDP bound to the loopback interface, no shared memory.
+LOCALHOST_UDP_PROFILE = "fastdds_udp_localhost.xml"
+
+
+def node_dds_env(localhost_only: bool = True, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """DDS environment variables for node processes: UDP transport, no shared memory.
+
+    Why: Fast DDS (the default RMW) moves same-host data over shared memory, and a process killed with
+    SIGKILL leaves its segments and port locks behind; a restarted subscriber can then match its
+    publishers yet receive nothing (eProsima/Fast-DDS issues 2811, 5053, 5469). We saw it once: a
+    policy node restarted after kill -9 never got ``episode/status`` nor ``learner/ack``. Any node of
+    this graph must survive kill -9 and a restart, so the nodes talk UDP.
+
+    ``localhost_only``: UDP on the loopback interface only (``config/fastdds_udp_localhost.xml``).
+    The discovery range is then SUBNET, because rmw_fastrtps's LOCALHOST range installs its own
+    transports, shared memory included; the profile alone keeps the traffic on this machine. Unicast
+    discovery over loopback takes about 2.5 s longer than over shared memory. Otherwise: Fast DDS's
+    UDPv4 built-in transport on every interface. A user's own Fast DDS profile or transport choice
+    (:data:`USER_DDS_VARIABLES` in ``environ``, default ``os.environ``) is kept: then only the
+    discovery range is set.
+    """
+    environ = os.environ if environ is None else environ
+    if any(environ.get(name) for name in USER_DDS_VARIABLES):
+        return {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"} if localhost_only else {}
+    if localhost_only:
+        return {"FASTDDS_DEFAULT_PROFILES_FILE": str(package_config_dir() / LOCALHOST_UDP_PROFILE),
+                "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
+    return {"FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"}
+
+
 def package_config_dir() -> Path:
     """The package's config/ directory (source tree or installed share/)."""
     here = Path(__file__).resolve().parent.parent / "config"

@@ -10,7 +10,7 @@ import dataclasses
 
 import yaml
 
-from .graph import GraphArgs, build_graph
+from .graph import GraphArgs, build_graph, node_dds_env
 
 #: a launch file's argument table: (name, default value as a string, description)
 LaunchArgs = list[tuple[str, str, str]]
@@ -67,7 +67,8 @@ def launch_description(mode: str, arguments: LaunchArgs):
         for spec in build_graph(graph_args_from_strings(mode, values)):
             node = Node(package="mentor", executable=spec.executable, name=spec.name,
                         namespace=spec.namespace or None, parameters=[spec.parameters],
-                        remappings=list(spec.remappings.items()), output="screen", emulate_tty=True)
+                        remappings=list(spec.remappings.items()), additional_env=node_dds_env(localhost_only=False),
+                        output="screen", emulate_tty=True)
             actions.append(node)
             if spec.primary:
                 actions.append(RegisterEventHandler(OnProcessExit(target_action=node,

@@ -152,10 +152,11 @@ class PolicyNode(Node):
 
     def _last_outbox_record(self):
         """(episode_id, t, record) of the newest outbox record: a restarted node never continues it."""
-        if not self.outbox or not self.outbox.pending_seqs():
+        newest = self.outbox.newest() if self.outbox else None
+        if newest is None:
             return None
         from mentor_policy.replay import decode_step_record
-        rec, meta = decode_step_record(self.outbox.due(0.0, 10**9)[-1][1])
+        rec, meta = decode_step_record(newest[1])
         return int(meta["episode_id"]), int(meta["t"]), rec
 
     # -- callbacks ---------------------------------------------------------------------------
@@ -198,14 +199,10 @@ class PolicyNode(Node):
         return min(stamps.values()) - last >= self.period - 0.5 * self.frame_interval
 
     def _on_timer(self) -> None:
-        """Timer mode: every tick. Frame mode: a fallback tick when frames stop (keeps resending and
-        following the episode status; the tick then reports the missing frames), else weights and resends."""
+        """Timer mode: every tick. Frame mode: a fallback tick when frames stop for two periods (it keeps
+        resending, swapping weights and following the episode status; it reports the missing frames)."""
         if self.cfg.tick_source == "timer" or time.monotonic() - self.last_tick > 2.0 * self.period:
             self._run_tick()
-            return
-        self._swap_weights()
-        if self.train:
-            self._resend()
 
     def _run_tick(self) -> None:
         self.last_tick = time.monotonic()
@@ -269,10 +266,20 @@ class PolicyNode(Node):
 
     # -- control loop ------------------------------------------------------------------------
     def _tick(self) -> None:
+        """One control tick: the command first, then the work that may wait (persist/resend, new weights)."""
         self.tick_start = time.time()
-        self._swap_weights()
+        try:
+            self._control_step()
+        finally:
+            self._after_command()
+
+    def _after_command(self) -> None:
+        """Off the frame-to-command path: resend unacknowledged records; stage new weights for the next tick."""
         if self.train:
             self._resend()
+        self._swap_weights()
+
+    def _control_step(self) -> None:
         with self.lock:
             status = dict(self.status)
         if status.get("phase") == DONE and not self.train:
@@ -327,12 +334,12 @@ class PolicyNode(Node):
         last = terminal or ep["t"] >= self.task.episode_length
         ep["return"] += reward
         ep["success"] = ep["success"] or (success and not first)
-        self._emit({"image": image, "proprio": proprio, "action": ep["prev_action"], "reward": reward,
-                    "discount": 0.0 if terminal else 1.0, "is_first": first, "is_last": last,
-                    "intervention": ep["prev_intervention"]})
-        if ep["video"] is not None:
-            ep["video"].add(raw)
+        # this tick's step record: its observation with the action and reward that led to it
+        record = {"image": image, "proprio": proprio, "action": ep["prev_action"], "reward": reward,
+                  "discount": 0.0 if terminal else 1.0, "is_first": first, "is_last": last,
+                  "intervention": ep["prev_intervention"]}
         if last:
+            self._record(record, raw)
             self._close_episode(truncated=False)
             return
         stacked = self.stacker.push(image, reset=first)
@@ -345,8 +352,17 @@ class PolicyNode(Node):
         with self.lock:
             stamp = min(self.frame_stamps.values())
         self._publish_timing(self.tick_start, stamp)
+        # persisting (fsync) and sending the record does not hold the command back; it is on disk
+        # before the learner can see it, and before the next tick acts
+        self._record(record, raw)
         ep["prev_action"], ep["prev_intervention"] = action, fresh
         ep["t"] += 1
+
+    def _record(self, record: dict, raw: np.ndarray) -> None:
+        """Persist + send the step record (train) and add the camera frame to the episode video."""
+        self._emit(record)
+        if self.ep["video"] is not None:
+            self.ep["video"].add(raw)
 
     def _act(self, stacked: np.ndarray, proprio: np.ndarray) -> np.ndarray:
         if self.train:

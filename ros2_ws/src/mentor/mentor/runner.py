@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from .graph import GraphArgs, NodeSpec, build_graph, write_params_yaml
+from .graph import GraphArgs, NodeSpec, build_graph, node_dds_env, write_params_yaml
 
 
 def node_command(node: NodeSpec, params_file: Path) -> list[str]:
@@ -36,13 +36,12 @@ def node_command(node: NodeSpec, params_file: Path) -> list[str]:
 
 
 def node_env(domain_id: int | None = None, localhost_only: bool = True) -> dict[str, str]:
-    """Environment of a node process: headless rendering, DDS discovery scope, import paths."""
+    """Environment of a node process: headless rendering, DDS transport and discovery scope, import paths."""
     env = dict(os.environ)
     env.setdefault("MUJOCO_GL", "egl")
     env.setdefault("PYOPENGL_PLATFORM", "egl")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    if localhost_only:
-        env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env.update(node_dds_env(localhost_only, env))  # UDP, not shared memory: nodes survive kill -9 and restart
     if domain_id is not None:
         env["ROS_DOMAIN_ID"] = str(domain_id)
     pkg = str(Path(__file__).resolve().parent.parent)
@@ -142,7 +141,7 @@ def qualified_name(node: NodeSpec) -> str:
     return f"/{node.namespace.strip('/')}/{node.name}" if node.namespace.strip("/") else f"/{node.name}"
 
 
-def nodes_already_running(nodes: list[NodeSpec], env: dict[str, str], wait_s: float = 2.0) -> list[str]:
+def nodes_already_running(nodes: list[NodeSpec], env: dict[str, str], wait_s: float = 4.0) -> list[str]:
     """Names of ``nodes`` that some other process already runs in the ROS domain ``env`` points at.
 
     A second graph with the same names in the same domain would share its topics and services: its

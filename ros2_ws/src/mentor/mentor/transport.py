@@ -22,6 +22,7 @@ import re
 import struct
 import time
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +80,7 @@ class Outbox:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.segment_records = segment_records
         self.fsync = fsync
-        self._pending: dict[int, _Pending] = {}
+        self._pending: OrderedDict[int, _Pending] = OrderedDict()  # seq -> record, in seq order (appends only grow)
         self._segments: dict[int, int] = {}  # segment first seq -> records written to it
         self._acked = -1
         self._next_seq = 0
@@ -102,7 +103,15 @@ class Outbox:
         return len(self._pending)
 
     def pending_seqs(self) -> list[int]:
-        return sorted(self._pending)
+        """Unacknowledged seqs, ascending."""
+        return list(self._pending)
+
+    def newest(self) -> tuple[int, bytes] | None:
+        """(seq, payload) of the newest unacknowledged record, or None when everything is acknowledged."""
+        if not self._pending:
+            return None
+        seq = next(reversed(self._pending))
+        return seq, self._pending[seq].payload
 
     def _load(self) -> None:
         for path in sorted(self.directory.glob("seg_*.bin")):
@@ -152,11 +161,13 @@ class Outbox:
             rec.last_sent = time.monotonic() if now is None else now
 
     def due(self, resend_after_s: float, limit: int, now: float | None = None) -> list[tuple[int, bytes]]:
-        """Up to ``limit`` pending (seq, payload), oldest first, not sent within ``resend_after_s``."""
+        """Up to ``limit`` pending (seq, payload), oldest first, not sent within ``resend_after_s``.
+
+        Called every control tick: walks the records in seq order (no sort) and stops at ``limit``.
+        """
         now = time.monotonic() if now is None else now
         out = []
-        for seq in sorted(self._pending):
-            rec = self._pending[seq]
+        for seq, rec in self._pending.items():
             if now - rec.last_sent >= resend_after_s:
                 out.append((seq, rec.payload))
                 if len(out) >= limit:
@@ -171,16 +182,20 @@ class Outbox:
         if seq <= self._acked:
             return 0
         self._acked = seq
-        done = [s for s in self._pending if s <= seq]
-        for s in done:
-            del self._pending[s]
-        live = {rec.segment for rec in self._pending.values()}
+        released = 0
+        while self._pending and next(iter(self._pending)) <= seq:  # seq order: released records lead
+            self._pending.popitem(last=False)
+            released += 1
+        # segments hold consecutive seqs, so every segment before the oldest pending record's is finished
+        oldest_live = self._pending[next(iter(self._pending))].segment if self._pending else None
         newest = max(self._segments, default=-1)  # always kept: it carries the sequence counter
         for first in sorted(self._segments):
-            if first not in (self._current, newest) and first not in live and first <= seq:
+            if oldest_live is not None and first >= oldest_live:
+                break
+            if first not in (self._current, newest) and first <= seq:
                 (self.directory / f"seg_{first:012d}.bin").unlink(missing_ok=True)
                 del self._segments[first]
-        return len(done)
+        return released
 
     def close(self) -> None:
         if self._fh is not None:
