@@ -34,6 +34,13 @@ def set_torch_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+#: Python's GIL hand-over interval in node processes [s] (CPython default 5 ms). A node's executor thread
+#: waits up to this long for the GIL while another Python thread of the process runs (the simulator's
+#: physics loop, the policy's weights decoder, the learner's trainer), which delays a camera frame or a
+#: control tick by as much.
+GIL_SWITCH_INTERVAL_S = 0.001
+
+
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
     """rclpy main: init, build the node, spin a multi-threaded executor, clean shutdown.
 
@@ -41,6 +48,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
     node is destroyed (checkpoints, outbox flush). Returns the process exit code; a node may set
     ``node.exit_code`` and call ``node.request_exit()`` to finish on its own.
     """
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     rclpy.init(args=sys.argv if args is None else args)
     node = None
     code = 0

@@ -68,9 +68,10 @@ class SimWorldNode(Node):
                                f"objects {self.object_names}")
 
     def _start_world(self):
-        from robot_envs.sim.world import SimCameraConfig, SimWorld, SimWorldConfig
-        h, w = self.task.cfg.image_size
-        cams = [SimCameraConfig(name=c, width=w, height=h) for c in self.cfg.cameras]
+        from robot_envs.env import default_sim_cameras
+        from robot_envs.sim.world import SimWorld, SimWorldConfig
+        # the same camera placements as robot_envs.make(backend="sim"): a policy sees the same images in both
+        cams = default_sim_cameras(self.cfg.cameras, self.task.cfg.image_size)
         cfg = SimWorldConfig(hostname=self.cfg.hostname, cameras=cams)
         world = SimWorld(cfg, scene_hooks=[self.task.add_to_scene])
         world.start()
