@@ -23,7 +23,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytest.importorskip("franky_sim")
 from geometry_msgs.msg import PoseStamped  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Float32MultiArray, Int64, UInt8MultiArray  # noqa: E402
 
 from _graph_util import (BOX_MAX, BOX_MIN, episode_phase, episode_state, episodes_csv_rows, ledger_acked,  # noqa: E402
@@ -44,11 +44,14 @@ class Probe:
         self.poses: list[np.ndarray] = []
         self.versions: list[int] = []
         self.images = 0
+        self.camera_k: list[float] = []
         self.node.create_subscription(PoseStamped, "robot/current_pose",
                                       lambda m: self.poses.append(wire.msg_to_pose(m)), qos.STATE)
         self.node.create_subscription(Int64, "policy/weights_version", lambda m: self.versions.append(m.data),
                                       qos.LATCHED)
         self.node.create_subscription(Image, "front/color/image_raw", self._on_image, qos.SENSOR)
+        self.node.create_subscription(CameraInfo, "front/color/camera_info",
+                                      lambda m: setattr(self, "camera_k", list(m.k)), qos.SENSOR)
         self.pub_teleop = self.node.create_publisher(Float32MultiArray, "teleop/action", qos.COMMAND)
         self.pub_image = self.node.create_publisher(Image, "front/color/image_raw", qos.SENSOR)
         self.pub_tr = self.node.create_publisher(UInt8MultiArray, "transitions", qos.TRANSITIONS)
@@ -82,6 +85,7 @@ def trained(tmp_path_factory):
         wait_for(graph, "a perturbation", lambda: "perturbation at update" in graph.read_log("learner"), 120)
         wait_for(graph, "a checkpoint", lambda: (learner_dir / "checkpoints" / "latest.pt").exists(), 60)
         facts["images"] = probe.images
+        facts["camera_k"] = probe.camera_k
         facts["poses_phase1"] = np.array(probe.poses)
         facts["versions"] = list(probe.versions)
 
@@ -183,6 +187,12 @@ def trained(tmp_path_factory):
 def test_frames_flow_and_actions_move_the_arm(trained):
     _run, facts = trained
     assert facts["images"] > 10
+    # the graph's sim camera is the one robot_envs.make(backend="sim") renders: same images in both
+    from robot_envs.env import default_sim_cameras
+    from robot_envs.tasks import get_task
+    cam = default_sim_cameras(["front"], get_task("reach").cfg.image_size)[0]
+    focal = 0.5 * cam.height / np.tan(np.deg2rad(cam.fovy) / 2)
+    assert facts["camera_k"] and facts["camera_k"][0] == pytest.approx(focal), facts["camera_k"]
     poses = facts["poses_phase1"]
     assert len(poses) > 50
     assert np.ptp(poses[:, :3], axis=0).max() > 0.01, "the arm never moved"

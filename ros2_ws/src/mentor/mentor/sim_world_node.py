@@ -89,7 +89,8 @@ class SimWorldNode(Node):
             frame_id = f"{cam}_color_optical_frame"
             self.pub_img[cam].publish(wire.image_to_msg(frame.image, stamp, frame_id))
             h, w = frame.image.shape[:2]
-            self.pub_info[cam].publish(wire.camera_info_msg(w, h, stamp, frame_id))
+            k = self.world.camera_intrinsics(cam).ravel().tolist()
+            self.pub_info[cam].publish(wire.camera_info_msg(w, h, stamp, frame_id, k))
 
     def _publish_objects(self) -> None:
         if not self.object_names:
