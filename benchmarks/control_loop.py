@@ -7,6 +7,7 @@ frame-to-command latency (camera frame stamp -> action published), p50/p99, plus
 update count so the numbers are known to be measured while it trains.
 
     .venv/bin/python benchmarks/control_loop.py [--hz 20] [--seconds 60] [--agent-config tiny] [--tick-source frame|timer]
+        [--max-updates-per-s 4] [--learner-nice 0]
 """
 from __future__ import annotations
 
@@ -45,12 +46,15 @@ def main() -> int:
     p.add_argument("--task", default="reach")
     p.add_argument("--tick-source", default="frame", choices=("frame", "timer"),
                    help="policy tick_source: tick on frame arrival (default) or on a free-running timer")
+    p.add_argument("--max-updates-per-s", type=float, default=4.0, help="learner update rate cap (0 = none)")
+    p.add_argument("--learner-nice", type=int, default=0, help="learner niceness (0-19): control path first")
     a = p.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="mentor_bench_loop_"))
     params = tmp / "params.yaml"
     params.write_text(yaml.safe_dump({"learner": {"ros__parameters": {
-        "num_seed_frames": 100, "max_updates_per_s": 4.0, "replay_capacity": 20000, "log_every_s": 2.0}},
+        "num_seed_frames": 100, "max_updates_per_s": a.max_updates_per_s, "replay_capacity": 20000,
+        "log_every_s": 2.0, "nice": a.learner_nice}},
         "policy": {"ros__parameters": {"tick_source": a.tick_source}}}))
     task_yaml = tmp / "task.yaml"
     task_yaml.write_text(yaml.safe_dump({"episode_length": 200, "control_hz": a.hz}))
@@ -83,7 +87,7 @@ def main() -> int:
         node.destroy_node()
         rclpy.try_shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"policy tick_source: {a.tick_source}")
+    print(f"policy tick_source: {a.tick_source}; learner max_updates_per_s {a.max_updates_per_s}, nice {a.learner_nice}")
     report(samples, a.hz, updates_after - updates_before, a.seconds)
     return 0
 

@@ -18,7 +18,7 @@ AGENT_OVERRIDES = ("{num_seed_frames: 30, num_expl_steps: 30, batch_size: 16, pe
 # faces within a second or two even on a loaded machine (franky-sim moves ~2 cm/s under streamed commands).
 BOX_MIN, BOX_MAX = (0.30, -0.15, 0.10), (0.47, 0.02, 0.27)
 LEARNER_PARAMS = {"utd": 1.0, "max_updates_per_s": 4.0, "publish_weights_every": 5, "checkpoint_every": 10,
-                  "log_every_s": 2.0, "num_seed_frames": 30, "replay_capacity": 5000}
+                  "log_every_s": 2.0, "num_seed_frames": 30, "replay_capacity": 5000, "nice": 5}
 
 
 def write_run_config(tmp: Path, episode_length: int = 12) -> tuple[Path, Path]:

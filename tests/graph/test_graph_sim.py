@@ -11,6 +11,7 @@ A deploy run evaluates the checkpoint (summary + videos).
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import threading
@@ -26,8 +27,8 @@ from geometry_msgs.msg import PoseStamped  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Float32MultiArray, Int64, UInt8MultiArray  # noqa: E402
 
-from _graph_util import (BOX_MAX, BOX_MIN, episode_phase, episode_state, episodes_csv_rows, ledger_acked,  # noqa: E402
-                         start_graph, stored_rows, tails, wait_for)
+from _graph_util import (BOX_MAX, BOX_MIN, LEARNER_PARAMS, episode_phase, episode_state,  # noqa: E402
+                         episodes_csv_rows, ledger_acked, start_graph, stored_rows, tails, wait_for)
 from mentor import qos, wire  # noqa: E402
 from mentor.transport import Outbox  # noqa: E402
 
@@ -87,6 +88,7 @@ def trained(tmp_path_factory):
         facts["images"] = probe.images
         facts["camera_k"] = probe.camera_k
         facts["poses_phase1"] = np.array(probe.poses)
+        facts["learner_nice"] = os.getpriority(os.PRIO_PROCESS, graph.procs["learner"].pid)
         facts["versions"] = list(probe.versions)
 
         # -- phase 2: malformed inputs ----------------------------------------------------------------
@@ -231,6 +233,8 @@ def test_learning_machinery_ran(trained):
     assert list((run / "learner" / "topk").iterdir())
     assert max(facts["versions"]) > 1, f"policy never used new weights: {facts['versions']}"
     assert "acting with weights version" in facts["logs"]["policy"]
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + LEARNER_PARAMS["nice"])  # relative to this process
+    assert facts["learner_nice"] == expected, "the learner did not lower its priority"
 
 
 def test_no_transition_lost_or_duplicated_across_kill9(trained):

@@ -56,6 +56,8 @@ class LearnerNodeConfig:
     ack_hz: float = field(default=1.0, metadata={"help": "periodic ack re-publish rate [Hz]"})
     replay_capacity: int = field(default=100_000, metadata={"help": "replay capacity [transitions]"})
     log_every_s: float = field(default=5.0, metadata={"help": "progress line period [s]"})
+    nice: int = field(default=0, metadata={"help": "niceness added to the learner's threads (0-19): on a shared CPU "
+                                                   "the control-path nodes get the cores first"})
 
     def __post_init__(self) -> None:
         if self.utd <= 0 or self.ack_hz <= 0 or self.log_every_s <= 0 or self.max_updates_per_s < 0:
@@ -64,12 +66,16 @@ class LearnerNodeConfig:
             raise ValueError("publish_weights_every, checkpoint_every, replay_capacity must be >= 1")
         if not self.transition_topics:
             raise ValueError("transition_topics must name at least one topic")
+        if not 0 <= self.nice <= 19:
+            raise ValueError(f"nice must be in 0..19, got {self.nice}")
 
 
 class LearnerNode(Node):
     def __init__(self) -> None:
         super().__init__("learner")
         self.cfg = declare_config(self, LearnerNodeConfig)
+        if self.cfg.nice:  # Linux: per thread; set before the trainer and torch's threads exist, they inherit it
+            os.nice(self.cfg.nice)
         set_torch_threads(self.cfg.torch_threads)
         from mentor_policy.agent import MentorAgent
         from mentor_policy.config import load_agent_config
