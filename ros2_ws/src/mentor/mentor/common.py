@@ -34,13 +34,6 @@ def set_torch_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-#: Python's GIL hand-over interval in node processes [s] (CPython default 5 ms). A node's executor thread
-#: waits up to this long for the GIL while another Python thread of the process runs (the simulator's
-#: physics loop, the policy's weights decoder, the learner's trainer), which delays a camera frame or a
-#: control tick by as much.
-GIL_SWITCH_INTERVAL_S = 0.001
-
-
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
     """rclpy main: init, build the node, spin a multi-threaded executor, clean shutdown.
 
@@ -48,7 +41,6 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
     node is destroyed (checkpoints, outbox flush). Returns the process exit code; a node may set
     ``node.exit_code`` and call ``node.request_exit()`` to finish on its own.
     """
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     rclpy.init(args=sys.argv if args is None else args)
     node = None
     code = 0
@@ -61,7 +53,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
         executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
         executor.add_node(node)
         while rclpy.ok() and not getattr(node, "exit_requested", False):
-            executor.spin_once(timeout_sec=0.2)
+            _spin_once(executor)
         code = getattr(node, "exit_code", 0)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -74,6 +66,24 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
         if rclpy.ok():
             rclpy.try_shutdown()
     return code
+
+
+def _spin_once(executor) -> None:
+    """One executor step; an error raised because SIGINT/SIGTERM shut the context down mid-step is a stop.
+
+    rclpy can fail inside ``take_message`` when the signal handler invalidates the context while a
+    message is being taken (seen as "Unable to convert call argument" at the end of a deploy run). That
+    is the requested shutdown, not a node failure: the node's ``shutdown()`` still runs and the exit code
+    stays 0. With the context still valid, the error is real and propagates.
+    """
+    try:
+        executor.spin_once(timeout_sec=0.2)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        raise
+    except Exception:
+        if rclpy.ok():
+            raise
+        raise ExternalShutdownException() from None
 
 
 def load_task(name: str, task_config: str = ""):

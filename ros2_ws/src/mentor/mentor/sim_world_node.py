@@ -2,16 +2,13 @@
 
 Serves the libfranka protocol on ``hostname`` (robot_node connects to it as to a real arm),
 publishes each rendered camera on ``<camera>/color/image_raw`` (sensor_msgs/Image rgb8) and
-``<camera>/color/camera_info`` at ``camera_hz`` from a thread of its own (absolute deadlines, like a
-camera's frame clock: no executor queueing between frames), every scene object's pose on ``sim/objects/<name>/pose``
+``<camera>/color/camera_info``, every scene object's pose on ``sim/objects/<name>/pose``
 (PoseStamped, world frame = robot base frame) and offers ``sim/reset_scene`` (std_srvs/Trigger:
 the task randomises the object poses).
 """
 from __future__ import annotations
 
-import math
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -65,9 +62,7 @@ class SimWorldNode(Node):
         self.create_service(Trigger, "sim/reset_scene", self._srv_reset)
         self.pub_host = self.create_publisher(String, "sim/hostname", qos.LATCHED)
         self.pub_host.publish(String(data=self.world.hostname))
-        self.stop_cameras = threading.Event()
-        self.camera_thread = threading.Thread(target=self._camera_loop, name="sim-camera", daemon=True)
-        self.camera_thread.start()
+        self.create_timer(1.0 / self.cfg.camera_hz, self._publish_frames, callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(1.0 / self.cfg.pose_hz, self._publish_objects, callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(f"sim world serving franky on {self.world.hostname}; cameras {self.cfg.cameras}; "
                                f"objects {self.object_names}")
@@ -82,24 +77,6 @@ class SimWorldNode(Node):
         world.start()
         world.reset_scene(self.task.randomise_scene(self.rng))
         return world
-
-    def _camera_loop(self) -> None:
-        """Capture every camera each 1/camera_hz on absolute deadlines; after an overrun, skip whole periods."""
-        period = 1.0 / self.cfg.camera_hz
-        deadline = time.monotonic()
-        while not self.stop_cameras.is_set():
-            deadline += period
-            behind = time.monotonic() - deadline
-            if behind > period:  # rendering fell a frame behind: drop the missed frames, keep the phase
-                deadline += period * math.floor(behind / period)
-            if self.stop_cameras.wait(max(0.0, deadline - time.monotonic())):
-                return
-            try:
-                self._publish_frames()
-            except Exception as exc:  # noqa: BLE001 - e.g. the context shut down under us
-                if self.stop_cameras.is_set():
-                    return
-                self.get_logger().error(f"publishing camera frames failed: {exc}", throttle_duration_sec=5.0)
 
     def _publish_frames(self) -> None:
         for cam in self.cfg.cameras:
@@ -133,8 +110,6 @@ class SimWorldNode(Node):
         return resp
 
     def shutdown(self) -> None:
-        self.stop_cameras.set()
-        self.camera_thread.join(timeout=5.0)
         try:
             self.world.close()
         except Exception as exc:  # noqa: BLE001
