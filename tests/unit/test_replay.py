@@ -134,6 +134,16 @@ def test_eviction_deletes_oldest_files_after_new_one_is_durable(tmp_path):
     assert set(np.unique(frame_values(rb.sample(200)["image"]) // 50).tolist()) == {2, 3}
 
 
+def test_evicted_episodes_can_stay_on_disk_and_reload_loads_the_newest(tmp_path):
+    rb = make_buffer(tmp_path, capacity=25, delete_evicted=False)
+    paths = [rb.add_episode(make_episode(10, tag=i)) for i in range(4)]
+    assert rb.num_episodes == 2 and rb.episode_paths() == paths[2:]  # memory holds what fits
+    assert all(p.exists() for p in paths)  # the disk keeps every transition the robot paid for
+    again = make_buffer(tmp_path, capacity=25, delete_evicted=False)
+    assert again.episode_paths() == paths[2:] and all(p.exists() for p in paths)
+    assert set(np.unique(frame_values(again.sample(200)["image"]) // 50).tolist()) == {2, 3}
+
+
 def test_ring_wraparound_keeps_episodes_intact(tmp_path):
     # 31 slots: episodes of 7 frames wrap; eviction must free the overlapped slots.
     rb = make_buffer(tmp_path, capacity=29, frame_slots=31, nstep=1)

@@ -55,6 +55,8 @@ class LearnerNodeConfig:
     checkpoint_every: int = field(default=200, metadata={"help": "checkpoint every N updates"})
     ack_hz: float = field(default=1.0, metadata={"help": "periodic ack re-publish rate [Hz]"})
     replay_capacity: int = field(default=100_000, metadata={"help": "replay capacity [transitions]"})
+    keep_evicted_episodes: bool = field(default=True, metadata={"help": "keep the files of episodes evicted from a "
+                                                                "full replay (every stored transition stays on disk)"})
     log_every_s: float = field(default=5.0, metadata={"help": "progress line period [s]"})
     nice: int = field(default=0, metadata={"help": "niceness added to the learner's threads (0-19): on a shared CPU "
                                                    "the control-path nodes get the cores first"})
@@ -89,7 +91,8 @@ class LearnerNode(Node):
         self.agent = MentorAgent(self.spec, self.acfg, device=self.cfg.device, store_dir=root / "topk")
         self.replay = ReplayBuffer(root / "replay", ReplayConfig(
             capacity=self.cfg.replay_capacity, frame_stack=self.acfg.frame_stack, nstep=self.acfg.nstep,
-            discount=self.acfg.discount, batch_size=self.acfg.batch_size), self.spec)
+            discount=self.acfg.discount, batch_size=self.acfg.batch_size,
+            delete_evicted=not self.cfg.keep_evicted_episodes), self.spec)
         self.journal = EpisodeJournal(root / "journal")
         self.ledger = IngestLedger(root / "ingest.ledger")
         self.seed_frames = self.acfg.num_seed_frames if self.cfg.num_seed_frames < 0 else self.cfg.num_seed_frames
