@@ -78,8 +78,6 @@ def _spin_once(executor) -> None:
     """
     try:
         executor.spin_once(timeout_sec=0.2)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        raise
     except Exception:
         if rclpy.ok():
             raise

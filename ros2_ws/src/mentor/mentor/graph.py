@@ -99,6 +99,12 @@ class NodeSpec:
     def module(self) -> str:
         return "mentor." + EXECUTABLES[self.executable]
 
+    @property
+    def qualified_name(self) -> str:
+        """``/<namespace>/<name>``, as ROS lists the node (``/<name>`` in the root namespace)."""
+        ns = self.namespace.strip("/")
+        return f"/{ns}/{self.name}" if ns else f"/{self.name}"
+
 
 #: Fast DDS settings a user may have chosen; when any is set, :func:`node_dds_env` leaves transports alone.
 USER_DDS_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS")

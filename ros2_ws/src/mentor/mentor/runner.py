@@ -137,10 +137,6 @@ class GraphProcesses:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def qualified_name(node: NodeSpec) -> str:
-    return f"/{node.namespace.strip('/')}/{node.name}" if node.namespace.strip("/") else f"/{node.name}"
-
-
 def nodes_already_running(nodes: list[NodeSpec], env: dict[str, str], wait_s: float = 4.0) -> list[str]:
     """Names of ``nodes`` that some other process already runs in the ROS domain ``env`` points at.
 
@@ -152,7 +148,7 @@ def nodes_already_running(nodes: list[NodeSpec], env: dict[str, str], wait_s: fl
     if out.returncode != 0:
         raise RuntimeError(f"could not list the ROS nodes of this domain: {out.stderr.strip()[-500:]}")
     visible = set(json.loads(out.stdout.strip().splitlines()[-1]))
-    return sorted(qualified_name(n) for n in nodes if qualified_name(n) in visible)
+    return sorted(n.qualified_name for n in nodes if n.qualified_name in visible)
 
 
 def run_graph(nodes: list[NodeSpec], run_dir: Path, domain_id: int | None, localhost_only: bool) -> int:

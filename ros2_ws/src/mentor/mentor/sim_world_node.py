@@ -54,6 +54,8 @@ class SimWorldNode(Node):
         self.rng = np.random.default_rng(self.cfg.seed)
         self.world = self._start_world()
         self.object_names = list(self.task.object_names)
+        #: camera -> row-major 3x3 K [px] for camera_info (fixed for the world's lifetime)
+        self.camera_k = {c: self.world.camera_intrinsics(c).ravel().tolist() for c in self.cfg.cameras}
         self.pub_img = {c: self.create_publisher(Image, f"{c}/color/image_raw", qos.SENSOR) for c in self.cfg.cameras}
         self.pub_info = {c: self.create_publisher(CameraInfo, f"{c}/color/camera_info", qos.SENSOR)
                          for c in self.cfg.cameras}
@@ -89,8 +91,7 @@ class SimWorldNode(Node):
             frame_id = f"{cam}_color_optical_frame"
             self.pub_img[cam].publish(wire.image_to_msg(frame.image, stamp, frame_id))
             h, w = frame.image.shape[:2]
-            k = self.world.camera_intrinsics(cam).ravel().tolist()
-            self.pub_info[cam].publish(wire.camera_info_msg(w, h, stamp, frame_id, k))
+            self.pub_info[cam].publish(wire.camera_info_msg(w, h, stamp, frame_id, self.camera_k[cam]))
 
     def _publish_objects(self) -> None:
         if not self.object_names:
