@@ -6,8 +6,9 @@ MuJoCo rendering) at ``--hz`` (default 20) and, after a warm-up, records the pol
 frame-to-command latency (camera frame stamp -> action published), p50/p99, plus the learner's
 update count so the numbers are known to be measured while it trains.
 
-    .venv/bin/python benchmarks/control_loop.py [--hz 20] [--seconds 60] [--agent-config tiny] [--tick-source frame|timer]
-        [--max-updates-per-s 4] [--learner-nice 0]
+    .venv/bin/python benchmarks/control_loop.py [--hz 20] [--seconds 60] [--agent-config tiny] [--tick-source frame|camera|timer]
+        [--realtime-priority 0] [--sim-camera-realtime-priority 0] [--max-updates-per-s 4] [--learner-nice 0]
+        [--samples-out samples.csv]
 """
 from __future__ import annotations
 
@@ -44,9 +45,14 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=240.0, help="max wait for the learner's first updates [s]")
     p.add_argument("--agent-config", default="tiny")
     p.add_argument("--task", default="reach")
-    p.add_argument("--tick-source", default="frame", choices=("frame", "timer"),
-                   help="policy tick_source: tick on frame arrival (default) or on a free-running timer")
+    p.add_argument("--tick-source", default="frame", choices=("frame", "camera", "timer"),
+                   help="policy tick_source: on frame arrival (default), phase-locked to the camera, or free-running")
+    p.add_argument("--realtime-priority", type=int, default=0,
+                   help="policy realtime_priority: SCHED_FIFO priority of the ticking thread (0 = normal)")
     p.add_argument("--max-updates-per-s", type=float, default=4.0, help="learner update rate cap (0 = none)")
+    p.add_argument("--sim-camera-realtime-priority", type=int, default=0,
+                   help="sim_world camera_realtime_priority: SCHED_FIFO priority of the simulated cameras (0 = normal)")
+    p.add_argument("--samples-out", default="", help="also write the raw policy/timing samples to this CSV")
     p.add_argument("--learner-nice", type=int, default=0, help="learner niceness (0-19): control path first")
     a = p.parse_args()
 
@@ -55,7 +61,8 @@ def main() -> int:
     params.write_text(yaml.safe_dump({"learner": {"ros__parameters": {
         "num_seed_frames": 100, "max_updates_per_s": a.max_updates_per_s, "replay_capacity": 20000,
         "log_every_s": 2.0, "nice": a.learner_nice}},
-        "policy": {"ros__parameters": {"tick_source": a.tick_source}}}))
+        "policy": {"ros__parameters": {"tick_source": a.tick_source, "realtime_priority": a.realtime_priority}},
+        "sim_world": {"ros__parameters": {"camera_realtime_priority": a.sim_camera_realtime_priority}}}))
     task_yaml = tmp / "task.yaml"
     task_yaml.write_text(yaml.safe_dump({"episode_length": 200, "control_hz": a.hz}))
     args = GraphArgs(mode="train", task=a.task, task_config=str(task_yaml), use_sim=True, robot_ip="auto",
@@ -87,8 +94,13 @@ def main() -> int:
         node.destroy_node()
         rclpy.try_shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"policy tick_source: {a.tick_source}; learner max_updates_per_s {a.max_updates_per_s}, nice {a.learner_nice}")
+    print(f"policy tick_source: {a.tick_source}, realtime_priority {a.realtime_priority}; sim camera realtime "
+          f"priority {a.sim_camera_realtime_priority}; learner max_updates_per_s {a.max_updates_per_s}, "
+          f"nice {a.learner_nice}")
     report(samples, a.hz, updates_after - updates_before, a.seconds)
+    if a.samples_out and samples:
+        np.savetxt(a.samples_out, np.array(samples), delimiter=",", fmt="%.6f",
+                   header="tick_start_s,frame_to_command_s,tick_compute_s,frame_to_arrival_s")
     return 0
 
 
@@ -118,10 +130,16 @@ def report(samples, hz: float, updates: int, seconds: float) -> None:
     jitter = np.abs(periods - 1.0 / hz) * 1e3
     lat = arr[:, 1] * 1e3
     comp = arr[:, 2] * 1e3
+    transport = arr[:, 3] * 1e3
     print(f"control loop at {hz:.0f} Hz over {seconds:.0f} s, learner updates during the window: {updates}")
     print(f"  ticks acting: {len(arr)}  mean period {periods.mean() * 1e3:.1f} ms (target {1e3 / hz:.1f} ms)")
     print(f"  period jitter |T - 1/hz|: p50 {np.percentile(jitter, 50):.1f} ms  p99 {np.percentile(jitter, 99):.1f} ms")
     print(f"  frame-to-command latency: p50 {np.percentile(lat, 50):.1f} ms  p99 {np.percentile(lat, 99):.1f} ms")
+    print(f"  of which frame stamp -> arrival at the policy (render + DDS + wake-up): "
+          f"p50 {np.percentile(transport, 50):.1f} ms  p99 {np.percentile(transport, 99):.1f} ms")
+    age = lat - comp
+    print(f"  frame age at tick start: p10 {np.percentile(age, 10):.1f}  p50 {np.percentile(age, 50):.1f}  "
+          f"p90 {np.percentile(age, 90):.1f} ms")
     print(f"  tick compute (observe + act + publish): p50 {np.percentile(comp, 50):.1f} ms  "
           f"p99 {np.percentile(comp, 99):.1f} ms")
 

@@ -1,6 +1,7 @@
 """Helpers of the graph tests: start the real graph (subprocesses, rclpy, DDS, franky-sim), wait, inspect disk."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -21,8 +22,9 @@ LEARNER_PARAMS = {"utd": 1.0, "max_updates_per_s": 4.0, "publish_weights_every":
                   "log_every_s": 2.0, "num_seed_frames": 30, "replay_capacity": 5000, "nice": 5}
 
 
-def write_run_config(tmp: Path, episode_length: int = 12) -> tuple[Path, Path]:
-    """(task YAML, parameter YAML) for a quick reach run."""
+def write_run_config(tmp: Path, episode_length: int = 12, policy: dict | None = None,
+                     sim_world: dict | None = None) -> tuple[Path, Path]:
+    """(task YAML, parameter YAML) for a quick reach run; ``policy`` / ``sim_world``: extra node parameters."""
     task_yaml = tmp / "task.yaml"
     task_yaml.write_text(yaml.safe_dump({"episode_length": episode_length, "reset_noise_xy": 0.005,
                                          "safety": {"workspace_min": list(BOX_MIN), "workspace_max": list(BOX_MAX)}}))
@@ -30,10 +32,31 @@ def write_run_config(tmp: Path, episode_length: int = 12) -> tuple[Path, Path]:
     params.write_text(yaml.safe_dump({
         "robot": {"ros__parameters": {"franky.move_to_dynamics_factor": 0.4, "watchdog_timeout_s": 0.5}},
         "learner": {"ros__parameters": LEARNER_PARAMS},
-        "policy": {"ros__parameters": {"frame_timeout_s": 3.0}},  # tolerate a CPU-starved shared machine
-        "sim_world": {"ros__parameters": {"pose_hz": 10.0}},
+        # frame_timeout_s: tolerate a CPU-starved shared machine
+        "policy": {"ros__parameters": {"frame_timeout_s": 3.0, **(policy or {})}},
+        "sim_world": {"ros__parameters": {"pose_hz": 10.0, **(sim_world or {})}},
     }))
     return task_yaml, params
+
+
+def may_use_fifo() -> bool:
+    """This process (and the nodes it starts) may run threads at SCHED_FIFO: root or an rtprio limit."""
+    import resource
+
+    return hasattr(os, "sched_setscheduler") and (os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] > 0)
+
+
+def fifo_threads(pid: int) -> tuple[int, int]:
+    """(threads of process ``pid`` at SCHED_FIFO, all its threads), from /proc."""
+    fifo = total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            tid = int(task.name)
+            total += 1
+            fifo += os.sched_getscheduler(tid) == os.SCHED_FIFO
+        except (OSError, ValueError):  # the thread ended meanwhile
+            continue
+    return fifo, total
 
 
 def start_graph(tmp: Path, names: tuple[str, ...] | None = None, **overrides) -> GraphProcesses:

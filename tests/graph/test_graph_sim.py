@@ -288,25 +288,43 @@ def test_malformed_inputs_are_logged_and_the_arm_stays_in_the_box(trained):
 
 
 def test_deploy_evaluates_the_checkpoint(trained, tmp_path):
+    """Deploy with ticks phase-locked to the camera (the control thread), at SCHED_FIFO where permitted."""
     run, _facts = trained
     from mentor.graph import GraphArgs, build_graph
     from mentor.runner import GraphProcesses, node_env
-    from _graph_util import AGENT_OVERRIDES, write_run_config
-    task_yaml, params = write_run_config(tmp_path, episode_length=8)
+    from _graph_util import AGENT_OVERRIDES, fifo_threads, may_use_fifo, write_run_config
+    rt = 10 if may_use_fifo() else 0
+    task_yaml, params = write_run_config(tmp_path, episode_length=8,
+                                         policy={"tick_source": "camera", "realtime_priority": rt},
+                                         sim_world={"camera_realtime_priority": max(rt - 1, 0)})
     args = GraphArgs(mode="deploy", task="reach", task_config=str(task_yaml), use_sim=True, robot_ip="auto",
                      run_dir=str(tmp_path / "eval"), agent_config="tiny", agent_overrides=AGENT_OVERRIDES,
                      checkpoint=str(run / "learner" / "checkpoints" / "latest.pt"), episodes=2,
                      config_file=str(params))
     graph = GraphProcesses(build_graph(args), tmp_path / "eval", node_env())
     graph.start_all()
+    fifo = {}
     try:
+        wait_for(graph, "ticks locked to the camera", lambda: "ticks locked to the camera" in graph.read_log("policy"),
+                 150)
+        fifo = {name: fifo_threads(graph.procs[name].pid) for name in ("policy", "sim_world")}
         wait_for(graph, "deploy summary", lambda: (tmp_path / "eval" / "deploy_summary.json").exists(), 150,
                  allowed_exits=("policy", "episode"))
+        # after its episodes the policy exits by itself: the control thread stops, the node shuts down cleanly
+        wait_for(graph, "the policy's own exit", lambda: graph.procs["policy"].poll() is not None, 30,
+                 allowed_exits=("policy", "episode"))
     finally:
-        graph.stop_all()
+        codes = graph.stop_all()
     summary = json.loads((tmp_path / "eval" / "deploy_summary.json").read_text())
     assert summary["episodes"] >= 2 and 0.0 <= summary["success_rate"] <= 1.0
     assert len(list((tmp_path / "eval" / "videos").glob("episode_*.mp4"))) >= 2
+    assert "ticks on camera" in graph.read_log("policy")
+    assert codes.get("policy") == 0, graph.read_log("policy")[-3000:]  # the control thread ended cleanly
+    if rt:  # the control and executor threads and the sim's render threads at FIFO; DDS, decoders, physics are not
+        policy_fifo, policy_threads = fifo["policy"]
+        sim_fifo, sim_threads = fifo["sim_world"]
+        assert policy_fifo == 2 and policy_threads > 2
+        assert 1 <= sim_fifo < sim_threads
 
 
 def _maps_libtorch(pid: int) -> bool:
@@ -331,7 +349,7 @@ def test_deploy_with_onnx_runtime_never_loads_torch(trained, tmp_path):
     from _graph_util import AGENT_OVERRIDES, write_run_config
     import yaml
 
-    task_yaml, params = write_run_config(tmp_path, episode_length=8)
+    task_yaml, params = write_run_config(tmp_path, episode_length=8, policy={"tick_source": "timer"})
     agent_cfg = load_agent_config("tiny", yaml.safe_load(AGENT_OVERRIDES))
     spec = build_spec(get_task("reach", str(task_yaml)), n_cameras=1)
     policy = ActorPolicy(spec, agent_cfg, device="cpu")
@@ -357,4 +375,4 @@ def test_deploy_with_onnx_runtime_never_loads_torch(trained, tmp_path):
     summary = json.loads((tmp_path / "eval" / "deploy_summary.json").read_text())
     assert summary["episodes"] >= 2 and 0.0 <= summary["success_rate"] <= 1.0
     assert not torch_seen, "the ONNX Runtime policy process loaded torch"
-    assert "policy node up: deploy" in graph.read_log("policy")
+    assert "policy node up: deploy" in graph.read_log("policy") and "ticks on timer" in graph.read_log("policy")

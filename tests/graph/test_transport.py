@@ -1,6 +1,8 @@
 """Outbox (actor) and ingest ledger (learner): durability, resend, trimming, dedupe, gaps, torn tails."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from mentor.transport import IngestLedger, Outbox, TransportError, read_records
@@ -78,6 +80,37 @@ def test_restarted_outbox_keeps_its_counter_when_everything_is_acked(tmp_path):
     again.ack(4)
     again.close()
     assert Outbox(tmp_path, segment_records=2).next_seq == 5
+
+
+def test_outbox_appends_in_one_thread_while_another_acks(tmp_path):
+    """The policy's control thread appends (fsync, no lock held) while the executor thread acknowledges."""
+    box = Outbox(tmp_path, segment_records=8)
+    n, done, errors = 200, threading.Event(), []
+
+    def acker():
+        try:
+            while not done.is_set():
+                box.ack(box.next_seq - 5)  # the learner trails the actor by a few records
+                box.due(0.0, 20)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=acker)
+    thread.start()
+    try:
+        for i in range(n):
+            box.append(box.next_seq, _payload(i))
+            box.mark_sent(i)
+    finally:
+        done.set()
+        thread.join()
+    assert not errors
+    assert box.pending_seqs() == list(range(box.acked + 1, n))  # exactly the unacknowledged tail, in order
+    assert len(list(tmp_path.glob("seg_*.bin"))) <= 3  # finished segments were deleted as acks came in
+    box.ack(n - 1)
+    box.close()
+    again = Outbox(tmp_path, segment_records=8)  # only the newest segment (it carries the counter) is left
+    assert again.next_seq == n and all(seq >= n - 8 for seq in again.pending_seqs())
 
 
 def test_outbox_ignores_torn_tail(tmp_path):

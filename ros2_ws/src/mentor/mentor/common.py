@@ -1,6 +1,7 @@
 """Shared pieces of the MENTOR nodes: process main, task loading, robot-state assembly."""
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -32,6 +33,31 @@ def set_torch_threads(threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def set_thread_realtime(priority: int) -> None:
+    """Run the calling thread (only it, and threads it starts later) at SCHED_FIFO ``priority`` (1-99).
+
+    For the thread that ticks the control loop on a robot PC (PREEMPT_RT kernel, as libfranka wants):
+    the learner, logging and decoding then never delay a tick. Raises RuntimeError with the fix when
+    the process may not do it.
+    """
+    if not 1 <= priority <= 99:
+        raise ValueError(f"realtime priority must be in 1..99, got {priority}")
+    if not hasattr(os, "sched_setscheduler"):
+        raise RuntimeError("realtime_priority needs Linux (SCHED_FIFO); set it to 0 on this system")
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except PermissionError as exc:
+        raise RuntimeError(f"cannot run at SCHED_FIFO {priority} ({exc}): run as root, give the process "
+                           "CAP_SYS_NICE, or allow it in /etc/security/limits.conf (e.g. '@realtime - rtprio 99'), "
+                           "or set realtime_priority to 0") from None
+
+
+def drop_realtime() -> None:
+    """Return the calling thread to normal (SCHED_OTHER) scheduling; a no-op when it already is."""
+    if hasattr(os, "sched_getscheduler") and os.sched_getscheduler(0) != os.SCHED_OTHER:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:

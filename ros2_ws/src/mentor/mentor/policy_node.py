@@ -1,10 +1,17 @@
 """policy_node: the fixed-rate actor (control loop at ``control_hz``).
 
-Ticks follow the camera (``tick_source=frame``, default): a tick runs as soon as a new frame set
-has arrived and a control period has passed on the camera clock, so the frame-to-command latency is
-one frame transport + one inference; a timer at ``control_hz`` covers for stopped cameras. With
-``tick_source=timer`` a free-running timer ticks and uses the newest frames (latency up to one
-frame interval more).
+Three tick sources (``tick_source``):
+- ``frame`` (default): a tick runs as soon as a new frame set has arrived and a control period has
+  passed on the camera clock, so the frame-to-command latency is one frame transport + one
+  inference, but the period inherits the camera's jitter; a timer at ``control_hz`` covers for
+  stopped cameras.
+- ``camera``: a control thread ticks on a fixed grid whose phase is locked to the camera's frame
+  clock, ``tick_offset_s`` after each capture (learned from the observed capture-to-arrival delays
+  by default; see :mod:`mentor.tick_clock`): a regular period and a constant latency.
+- ``timer``: the control thread ticks on a free-running grid and uses the newest frames (latency
+  up to one frame interval more).
+``realtime_priority`` runs the thread that ticks at SCHED_FIFO, and the executor thread that delivers
+the frames one below it (a robot PC with an RT kernel).
 Each tick: newest frame per camera (``<camera>/color/image_raw``) -> preprocess -> single-step
 image (3*n_cam, H, W) uint8 -> frame stack; proprio from the task and the robot state; action
 from ActorPolicy (torch, train or deploy) or OnnxPolicy (deploy); a fresh ``teleop/action``
@@ -22,6 +29,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,9 +43,11 @@ from std_msgs.msg import Float32MultiArray, Float64MultiArray, Int64, String, UI
 from std_srvs.srv import Trigger
 
 from . import qos, wire
-from .common import DONE, RUNNING, StateAssembler, load_task, run_node, set_torch_threads
+from .common import (DONE, RUNNING, StateAssembler, drop_realtime, load_task, run_node, set_thread_realtime,
+                     set_torch_threads)
 from .params import declare_config, parse_overrides
 from .policy_io import EpisodeVideo, FrameStacker, build_spec, load_deploy_policy
+from .tick_clock import TickClock, TickClockConfig
 from .transport import Outbox
 
 
@@ -49,7 +59,9 @@ class PolicyNodeConfig:
     use_sim: bool = field(default=True, metadata={"help": "simulated world (informational)"})
     cameras: list[str] = field(default_factory=lambda: ["front"], metadata={"help": "camera names, channel order"})
     control_hz: float = field(default=10.0, metadata={"help": "control rate [Hz]"})
-    tick_source: str = field(default="frame", metadata={"help": "frame: tick when a new frame set arrives (at most control_hz; camera fps should be a multiple of it); timer: free-running timer"})
+    tick_source: str = field(default="frame", metadata={"help": "frame: tick when a new frame set arrives (at most control_hz; camera fps should be a multiple of it); camera: fixed-rate ticks phase-locked to the camera (tick_offset_s after capture); timer: free-running fixed-rate ticks"})
+    tick_offset_s: float = field(default=-1.0, metadata={"help": "tick_source camera: capture stamp -> tick [s]; < 0 = learn it (99th percentile of the capture -> arrival delay + 1 ms)"})
+    realtime_priority: int = field(default=0, metadata={"help": "SCHED_FIFO priority (1-99) of the thread that ticks (camera/timer: the executor thread one below); 0 = normal scheduling. Needs root, CAP_SYS_NICE or an rtprio limit"})
     agent_config: str = field(default="tiny", metadata={"help": "mentor_policy preset or YAML path"})
     agent_overrides: str = field(default="", metadata={"help": "YAML mapping of AgentConfig overrides"})
     device: str = field(default="auto", metadata={"help": "torch device: auto | cpu | cuda"})
@@ -70,8 +82,10 @@ class PolicyNodeConfig:
     summary_path: str = field(default="runs/default/deploy_summary.json", metadata={"help": "deploy summary JSON"})
 
     def __post_init__(self) -> None:
-        if self.tick_source not in ("frame", "timer"):
-            raise ValueError(f"tick_source must be frame or timer, got {self.tick_source!r}")
+        if self.tick_source not in ("frame", "camera", "timer"):
+            raise ValueError(f"tick_source must be frame, camera or timer, got {self.tick_source!r}")
+        if not 0 <= self.realtime_priority <= 99:
+            raise ValueError(f"realtime_priority must be in 0..99, got {self.realtime_priority}")
         if self.mode not in ("train", "deploy"):
             raise ValueError(f"mode must be train or deploy, got {self.mode!r}")
         if self.ort_threads < 1:
@@ -80,6 +94,8 @@ class PolicyNodeConfig:
             raise ValueError(f"video_every must be >= 0, got {self.video_every}")
         if self.control_hz <= 0 or self.resend_after_s <= 0 or self.resend_per_tick < 1:
             raise ValueError("control_hz and resend_after_s must be > 0 and resend_per_tick >= 1")
+        if self.tick_offset_s >= 1.0 / self.control_hz:
+            raise ValueError(f"tick_offset_s must be below the control period, got {self.tick_offset_s}")
         if self.mode == "deploy" and not (self.checkpoint or self.onnx):
             raise ValueError("deploy mode needs checkpoint or onnx")
 
@@ -99,9 +115,11 @@ class PolicyNode(Node):
         self.weights_arrivals = self.weights_staged_arrival = 0  # learner/weights messages received / staged
         self.stacker = FrameStacker(self.agent_cfg.frame_stack)
         self.frame_stamps: dict[str, float] = {}  # camera -> header stamp of the newest frame (wall s)
+        self.frame_arrivals: dict[str, float] = {}  # camera -> arrival time of the newest frame (wall s)
         self.frames: dict[str, tuple[float, np.ndarray]] = {}  # camera -> (receive time, (H, W, 3) RGB)
         self.robot_state = StateAssembler()
-        self.lock = threading.Lock()  # guards frames, status, reward, teleop, pending weights
+        # guards frames, status, reward, teleop, pending weights and the tick clock; never held across disk I/O
+        self.lock = threading.Lock()
         self.status: dict = {}
         self.reward = (0.0, False)
         self.teleop: tuple[float, np.ndarray] | None = None
@@ -138,9 +156,25 @@ class PolicyNode(Node):
             self.create_subscription(UInt8MultiArray, "learner/weights", self._on_weights, qos.LATCHED,
                                      callback_group=MutuallyExclusiveCallbackGroup())
         self.pub_version.publish(Int64(data=self.version))
-        self.create_timer(self.period, self._on_timer, callback_group=control_group)
+        self.control_stop = threading.Event()
+        self.frame_arrived = threading.Event()  # camera mode: a frame of the first camera came in
+        self.control_thread = None
+        if self.cfg.realtime_priority:
+            # the executor thread ticks (frame) or delivers the frames to the control thread (camera, timer): at
+            # FIFO too, one below a control thread, so that it is never the GIL holder a tick waits for while it
+            # is preempted. Threads it starts later inherit it: the weight decoders drop back to normal.
+            own = self.cfg.realtime_priority - (self.cfg.tick_source != "frame")
+            set_thread_realtime(max(own, 1))
+        if self.cfg.tick_source == "frame":
+            self.create_timer(self.period, self._on_timer, callback_group=control_group)
+        else:
+            self.clock = TickClock(TickClockConfig(self.period, lock_to_frames=self.cfg.tick_source == "camera",
+                                                   offset_s=self.cfg.tick_offset_s), start=time.time())
+            self.control_thread = threading.Thread(target=self._control_loop, name="control-loop", daemon=True)
+            self.control_thread.start()
         self.get_logger().info(f"policy node up: {self.cfg.mode}, spec {self.spec}, {self.cfg.control_hz} Hz, "
-                               f"ticks on {self.cfg.tick_source}")
+                               f"ticks on {self.cfg.tick_source}"
+                               + (f" at SCHED_FIFO {self.cfg.realtime_priority}" if self.cfg.realtime_priority else ""))
 
     # -- set-up ------------------------------------------------------------------------------
     def _make_policy(self):
@@ -160,10 +194,12 @@ class PolicyNode(Node):
         return int(meta["episode_id"]), int(meta["t"]), rec
 
     # -- callbacks ---------------------------------------------------------------------------
-    def _publish_timing(self, tick_start: float, frame_stamp: float) -> None:
-        """policy/timing: [tick start (wall s), frame stamp -> command (s), tick compute (s)]."""
+    def _publish_timing(self, tick_start: float, frame_stamp: float, frame_arrival: float) -> None:
+        """policy/timing: [tick start (wall s), frame stamp -> command (s), tick compute (s),
+        frame stamp -> frame arrival at this node (s)] for the oldest frame the command used."""
         now = time.time()
-        self.pub_timing.publish(Float64MultiArray(data=[tick_start, now - frame_stamp, now - tick_start]))
+        self.pub_timing.publish(Float64MultiArray(
+            data=[tick_start, now - frame_stamp, now - tick_start, frame_arrival - frame_stamp]))
 
     def _on_frame(self, cam: str, msg: Image) -> None:
         """Validate + convert on arrival (a bad frame is logged and dropped; the last good one stays)."""
@@ -174,12 +210,19 @@ class PolicyNode(Node):
             self.get_logger().error(f"bad frame from {cam} dropped: {exc}", throttle_duration_sec=2.0)
             return
         stamp = wire.seconds_from_stamp(msg.header.stamp)
+        arrival = time.time()
         with self.lock:
+            self.frame_arrivals[cam] = arrival
             previous = self.frame_stamps.get(cam)
             self.frames[cam] = (time.monotonic(), image)
             self.frame_stamps[cam] = stamp
-        if previous is not None and cam == self.cfg.cameras[0] and 0.0 < stamp - previous < 1.0:
+        primary = cam == self.cfg.cameras[0]  # the first camera's clock paces the loop
+        if primary and previous is not None and 0.0 < stamp - previous < 1.0:
             self.frame_interval += 0.2 * (min(stamp - previous, self.period) - self.frame_interval)
+        if primary and self.cfg.tick_source == "camera":
+            with self.lock:
+                self.clock.on_frame(stamp, arrival)
+            self.frame_arrived.set()
         if self.cfg.tick_source == "frame" and self._frame_set_due():
             self._run_tick()
 
@@ -199,10 +242,51 @@ class PolicyNode(Node):
         return min(stamps.values()) - last >= self.period - 0.5 * self.frame_interval
 
     def _on_timer(self) -> None:
-        """Timer mode: every tick. Frame mode: a fallback tick when frames stop for two periods (it keeps
-        resending, swapping weights and following the episode status; it reports the missing frames)."""
-        if self.cfg.tick_source == "timer" or time.monotonic() - self.last_tick > 2.0 * self.period:
+        """Frame mode: a fallback tick when frames stop for two periods (it keeps resending, swapping weights
+        and following the episode status; it reports the missing frames)."""
+        if time.monotonic() - self.last_tick > 2.0 * self.period:
             self._run_tick()
+
+    def _control_loop(self) -> None:
+        """Camera and timer modes: tick at the TickClock's times until shutdown; an error ends the node."""
+        try:
+            if self.cfg.realtime_priority:
+                set_thread_realtime(self.cfg.realtime_priority)
+            warned = False
+            while not self.control_stop.is_set():
+                with self.lock:  # the executor thread feeds the clock
+                    t = self.clock.next_tick(time.time())
+                    mismatch, locked = self.clock.rate_mismatch, self.clock.locked
+                    interval, offset = self.clock.frame_interval(), self.clock.offset()
+                if mismatch and not warned:
+                    warned = True
+                    self.get_logger().warning(f"camera frame interval {interval * 1e3:.1f} ms is no integer fraction "
+                                              "of the control period: ticks are not phase-locked")
+                if locked:
+                    self.get_logger().info(f"ticks locked to the camera, {offset * 1e3:.1f} ms after capture",
+                                           throttle_duration_sec=30.0)
+                if self.control_stop.wait(max(0.0, t - time.time())):
+                    break
+                self._await_late_frame(t)
+                self._run_tick()
+        except Exception as exc:  # noqa: BLE001 - reported, and the node exits non-zero like an executor error
+            self.get_logger().fatal(f"control loop stopped: {exc!r}\n{traceback.format_exc()}")
+            self.exit_code, self.exit_requested = 1, True
+
+    def _await_late_frame(self, tick: float) -> None:
+        """Camera mode: when this tick's frame is late, wait for it up to a quarter period, then act on what there
+        is. A rare late frame then costs that tick some jitter instead of a whole period of latency."""
+        deadline = tick + 0.25 * self.period
+        while not self.control_stop.is_set():
+            with self.lock:
+                due = self.clock.frame_stamp_due(tick)
+                if self.frame_stamps.get(self.cfg.cameras[0], -np.inf) > due:
+                    return
+                self.frame_arrived.clear()
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                return
+            self.frame_arrived.wait(remaining)
 
     def _run_tick(self) -> None:
         self.last_tick = time.monotonic()
@@ -240,8 +324,7 @@ class PolicyNode(Node):
             self.get_logger().error(f"bad learner/ack: {exc}")
             return
         if isinstance(acked, int):
-            with self.lock:
-                self.outbox.ack(acked)
+            self.outbox.ack(acked)  # the outbox has its own lock, never held while it writes to disk
 
     def _on_weights(self, msg: UInt8MultiArray) -> None:
         """Hand the payload to a decoder thread: decoding large weights must not delay a control tick."""
@@ -253,6 +336,7 @@ class PolicyNode(Node):
                          daemon=True).start()
 
     def _decode_weights(self, payload: bytes, arrival: int) -> None:
+        drop_realtime()  # started from the executor thread, which may tick at SCHED_FIFO: decode at normal priority
         try:
             from .weights import decode_weights  # torch: only on the training path
             version, step, state = decode_weights(payload)
@@ -303,8 +387,10 @@ class PolicyNode(Node):
 
     def _observe(self):
         now = time.monotonic()
-        with self.lock:
+        with self.lock:  # the frames and their stamps together: another thread may store newer ones meanwhile
             frames = dict(self.frames)
+            oldest = min(self.frame_stamps, key=self.frame_stamps.get, default=None)
+            frame_times = None if oldest is None else (self.frame_stamps[oldest], self.frame_arrivals[oldest])
         if len(frames) < len(self.cfg.cameras) or any(now - frames[c][0] > self.cfg.frame_timeout_s for c in self.cfg.cameras):
             self.ticks["skipped"] += 1
             self.get_logger().warning("waiting for fresh camera frames", throttle_duration_sec=5.0)
@@ -321,9 +407,10 @@ class PolicyNode(Node):
             chans.append(preprocess(raw, None, self.spec.image_size).transpose(2, 0, 1))
         image = np.ascontiguousarray(np.concatenate(chans, axis=0))
         proprio = np.asarray(self.task.proprio(state), dtype=np.float32)
-        return image, proprio, raw
+        return image, proprio, raw, frame_times
 
-    def _step(self, image: np.ndarray, proprio: np.ndarray, raw: np.ndarray) -> None:
+    def _step(self, image: np.ndarray, proprio: np.ndarray, raw: np.ndarray, frame_times: tuple[float, float]) -> None:
+        """Act on one observation; ``frame_times``: (capture stamp, arrival) [wall s] of its oldest frame."""
         ep = self.ep
         with self.lock:
             reward, success = self.reward
@@ -349,9 +436,7 @@ class PolicyNode(Node):
         else:
             action = self._act(stacked, proprio)
         self.pub_action.publish(wire.array_to_msg(action))
-        with self.lock:
-            stamp = min(self.frame_stamps.values())
-        self._publish_timing(self.tick_start, stamp)
+        self._publish_timing(self.tick_start, *frame_times)
         # persisting (fsync) and sending the record does not hold the command back; it is on disk
         # before the learner can see it, and before the next tick acts
         self._record(record, raw)
@@ -424,20 +509,17 @@ class PolicyNode(Node):
         seq = self.outbox.next_seq
         payload = encode_step_record(record, {"source": self.cfg.source, "seq": seq, "episode_id": ep["id"],
                                               "t": ep["t"]})
-        with self.lock:
-            self.outbox.append(seq, payload)
-            self.outbox.mark_sent(seq)
+        self.outbox.append(seq, payload)  # fsync: holds no lock, so frames and acks keep arriving
+        self.outbox.mark_sent(seq)
         if self._publish_transition(payload):
             self.ticks["sent"] += 1
 
     def _resend(self) -> None:
-        with self.lock:
-            due = self.outbox.due(self.cfg.resend_after_s, self.cfg.resend_per_tick)
+        due = self.outbox.due(self.cfg.resend_after_s, self.cfg.resend_per_tick)
         for seq, payload in due:
             if not self._publish_transition(payload):
                 return  # DDS is saturated: try again next tick (the records stay in the outbox)
-            with self.lock:
-                self.outbox.mark_sent(seq)
+            self.outbox.mark_sent(seq)
             self.ticks["resent"] += 1
 
     def _publish_transition(self, payload: bytes) -> bool:
@@ -484,6 +566,9 @@ class PolicyNode(Node):
         self.exit_requested = True
 
     def shutdown(self) -> None:
+        self.control_stop.set()
+        if self.control_thread is not None:
+            self.control_thread.join(timeout=5.0)
         if self.outbox is not None:
             self.outbox.close()
 

@@ -22,7 +22,7 @@ from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from . import qos, wire  # noqa: E402
-from .common import load_task, run_node  # noqa: E402
+from .common import load_task, run_node, set_thread_realtime  # noqa: E402
 from .params import declare_config  # noqa: E402
 
 
@@ -38,12 +38,18 @@ class SimWorldNodeConfig:
     pose_hz: float = field(default=20.0, metadata={"help": "publish rate of object poses [Hz]"})
     frame_id: str = field(default="base", metadata={"help": "frame of object poses"})
     seed: int = field(default=0, metadata={"help": "seed of scene randomisation"})
+    camera_realtime_priority: int = field(default=0, metadata={"help": (
+        "SCHED_FIFO priority (1-99) of the thread that renders and publishes the cameras, so that, like a hardware "
+        "camera, its frame clock is not disturbed by the learner (the physics thread keeps normal scheduling); "
+        "0 = normal. Needs root, CAP_SYS_NICE or an rtprio limit")})
 
     def __post_init__(self) -> None:
         if not self.cameras:
             raise ValueError("cameras must name at least one camera")
         if self.camera_hz <= 0 or self.pose_hz <= 0:
             raise ValueError(f"camera_hz and pose_hz must be > 0, got {self.camera_hz}, {self.pose_hz}")
+        if not 0 <= self.camera_realtime_priority <= 99:
+            raise ValueError(f"camera_realtime_priority must be in 0..99, got {self.camera_realtime_priority}")
 
 
 class SimWorldNode(Node):
@@ -66,8 +72,13 @@ class SimWorldNode(Node):
         self.pub_host.publish(String(data=self.world.hostname))
         self.create_timer(1.0 / self.cfg.camera_hz, self._publish_frames, callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(1.0 / self.cfg.pose_hz, self._publish_objects, callback_group=MutuallyExclusiveCallbackGroup())
+        if self.cfg.camera_realtime_priority:
+            # the executor (this thread) renders; the physics thread already runs and keeps normal scheduling,
+            # the GL worker the first render starts inherits the priority
+            set_thread_realtime(self.cfg.camera_realtime_priority)
         self.get_logger().info(f"sim world serving franky on {self.world.hostname}; cameras {self.cfg.cameras}; "
-                               f"objects {self.object_names}")
+                               f"objects {self.object_names}" + (f"; cameras at SCHED_FIFO "
+                               f"{self.cfg.camera_realtime_priority}" if self.cfg.camera_realtime_priority else ""))
 
     def _start_world(self):
         from robot_envs.env import default_sim_cameras

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import struct
+import threading
 import time
 import zlib
 from collections import OrderedDict
@@ -71,6 +72,10 @@ class Outbox:
         directory: where the ``seg_<first seq>.bin`` files live (created if missing).
         segment_records: records per segment file before a new one is started.
         fsync: fsync every append (disable only in benchmarks that measure its cost).
+
+    Thread-safe for one appending thread (the control loop) and any number of threads that ack,
+    read or mark records: an append's write and fsync hold no lock, so an ack arriving meanwhile
+    never waits for the disk.
     """
 
     def __init__(self, directory: str | os.PathLike, segment_records: int = 256, fsync: bool = True) -> None:
@@ -80,6 +85,7 @@ class Outbox:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.segment_records = segment_records
         self.fsync = fsync
+        self._lock = threading.Lock()  # guards the in-memory state below, never held across disk writes
         self._pending: OrderedDict[int, _Pending] = OrderedDict()  # seq -> record, in seq order (appends only grow)
         self._segments: dict[int, int] = {}  # segment first seq -> records written to it
         self._acked = -1
@@ -100,18 +106,21 @@ class Outbox:
         return self._acked
 
     def __len__(self) -> int:
-        return len(self._pending)
+        with self._lock:
+            return len(self._pending)
 
     def pending_seqs(self) -> list[int]:
         """Unacknowledged seqs, ascending."""
-        return list(self._pending)
+        with self._lock:
+            return list(self._pending)
 
     def newest(self) -> tuple[int, bytes] | None:
         """(seq, payload) of the newest unacknowledged record, or None when everything is acknowledged."""
-        if not self._pending:
-            return None
-        seq = next(reversed(self._pending))
-        return seq, self._pending[seq].payload
+        with self._lock:
+            if not self._pending:
+                return None
+            seq = next(reversed(self._pending))
+            return seq, self._pending[seq].payload
 
     def _load(self) -> None:
         for path in sorted(self.directory.glob("seg_*.bin")):
@@ -131,7 +140,7 @@ class Outbox:
 
     # -- writing -----------------------------------------------------------------------------
     def append(self, seq: int, payload: bytes) -> None:
-        """Durably append the record ``seq`` (must equal :attr:`next_seq`)."""
+        """Durably append the record ``seq`` (must equal :attr:`next_seq`); one appending thread only."""
         if seq != self._next_seq:
             raise TransportError(f"outbox expects seq {self._next_seq}, got {seq}")
         if self._fh is None or self._segments.get(self._current, 0) >= self.segment_records:
@@ -140,25 +149,28 @@ class Outbox:
         self._fh.flush()
         if self.fsync:
             os.fsync(self._fh.fileno())
-        self._segments[self._current] += 1
-        self._pending[seq] = _Pending(payload, self._current, 0.0)
-        self._next_seq = seq + 1
+        with self._lock:
+            self._segments[self._current] += 1
+            self._pending[seq] = _Pending(payload, self._current, 0.0)
+            self._next_seq = seq + 1
 
     def _open_segment(self, first_seq: int) -> None:
         if self._fh is not None:
             self._fh.close()
         path = self.directory / f"seg_{first_seq:012d}.bin"
         self._fh = open(path, "ab")
-        self._current = first_seq
-        self._segments.setdefault(first_seq, 0)
+        with self._lock:
+            self._current = first_seq
+            self._segments.setdefault(first_seq, 0)
         if self.fsync:
             fsync_dir(self.directory)
 
     # -- sending / acknowledging ---------------------------------------------------------------
     def mark_sent(self, seq: int, now: float | None = None) -> None:
-        rec = self._pending.get(seq)
-        if rec is not None:
-            rec.last_sent = time.monotonic() if now is None else now
+        with self._lock:
+            rec = self._pending.get(seq)
+            if rec is not None:
+                rec.last_sent = time.monotonic() if now is None else now
 
     def due(self, resend_after_s: float, limit: int, now: float | None = None) -> list[tuple[int, bytes]]:
         """Up to ``limit`` pending (seq, payload), oldest first, not sent within ``resend_after_s``.
@@ -167,11 +179,12 @@ class Outbox:
         """
         now = time.monotonic() if now is None else now
         out = []
-        for seq, rec in self._pending.items():
-            if now - rec.last_sent >= resend_after_s:
-                out.append((seq, rec.payload))
-                if len(out) >= limit:
-                    break
+        with self._lock:
+            for seq, rec in self._pending.items():
+                if now - rec.last_sent >= resend_after_s:
+                    out.append((seq, rec.payload))
+                    if len(out) >= limit:
+                        break
         return out
 
     def ack(self, seq: int) -> int:
@@ -179,8 +192,16 @@ class Outbox:
 
         Returns the number of records released.
         """
+        with self._lock:
+            released, finished = self._release(seq)
+        for first in finished:  # no record of these is pending any more: nothing reads them
+            (self.directory / f"seg_{first:012d}.bin").unlink(missing_ok=True)
+        return released
+
+    def _release(self, seq: int) -> tuple[int, list[int]]:
+        """Drop records up to ``seq`` from memory; (records released, first seqs of finished segments)."""
         if seq <= self._acked:
-            return 0
+            return 0, []
         self._acked = seq
         released = 0
         while self._pending and next(iter(self._pending)) <= seq:  # seq order: released records lead
@@ -189,13 +210,14 @@ class Outbox:
         # segments hold consecutive seqs, so every segment before the oldest pending record's is finished
         oldest_live = self._pending[next(iter(self._pending))].segment if self._pending else None
         newest = max(self._segments, default=-1)  # always kept: it carries the sequence counter
+        finished = []
         for first in sorted(self._segments):
             if oldest_live is not None and first >= oldest_live:
                 break
             if first not in (self._current, newest) and first <= seq:
-                (self.directory / f"seg_{first:012d}.bin").unlink(missing_ok=True)
                 del self._segments[first]
-        return released
+                finished.append(first)
+        return released, finished
 
     def close(self) -> None:
         if self._fh is not None:
