@@ -5,7 +5,8 @@ policy states of the given agent configs on ``learner/weights`` (reliable, trans
 times until the policy node reports the version on ``policy/weights_version`` (published right
 after the swap, which happens at the end of a control tick, so the figure includes up to one control
 period). No camera runs here, so the policy ticks on its timer (``tick_source=timer``): with frames,
-the frame-triggered ticks swap at the same point.
+the frame-triggered ticks swap at the same point. Also prints how long the swap itself took inside
+the tick (``load_state_dict``; the policy node logs it).
 
     .venv/bin/python benchmarks/weight_sync.py [--configs tiny,paper] [--repeats 10] [--control-hz 10]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -45,7 +47,12 @@ def policy_state(agent_config: str, task: str):
     return ActorPolicy(build_spec(get_task(task), 1), cfg, device="cpu").policy_state()
 
 
-def measure(agent_config: str, repeats: int, control_hz: float, task: str) -> tuple[list[float], int]:
+def swap_times_ms(policy_log: str) -> list[float]:
+    """The swap durations the policy node logged ("swapped in X ms"): the time a tick spends loading weights."""
+    return [float(m) for m in re.findall(r"swapped in ([0-9.]+) ms", policy_log)]
+
+
+def measure(agent_config: str, repeats: int, control_hz: float, task: str) -> tuple[list[float], int, list[float]]:
     tmp = Path(tempfile.mkdtemp(prefix="mentor_bench_weights_"))
     spec = NodeSpec("policy", "policy_node", "", {
         "mode": "train", "task": task, "cameras": ["front"], "control_hz": control_hz, "agent_config": agent_config,
@@ -62,7 +69,7 @@ def measure(agent_config: str, repeats: int, control_hz: float, task: str) -> tu
     thread.start()
     state = policy_state(agent_config, task)
     graph.start("policy")
-    latencies, size = [], 0
+    latencies, size, swaps = [], 0, []
     try:
         deadline = time.monotonic() + 120
         while 0 not in seen:  # the node is up and subscribed
@@ -82,12 +89,13 @@ def measure(agent_config: str, repeats: int, control_hz: float, task: str) -> tu
                 time.sleep(0.001)
             latencies.append(seen[version] - t0)
             time.sleep(0.2)
+        swaps = swap_times_ms(graph.read_log("policy"))
     finally:
         graph.stop_all()
         executor.shutdown()
         node.destroy_node()
         shutil.rmtree(tmp, ignore_errors=True)
-    return latencies, size
+    return latencies, size, swaps
 
 
 def main() -> int:
@@ -100,11 +108,14 @@ def main() -> int:
     rclpy.init()
     try:
         for cfg in a.configs.split(","):
-            lat, size = measure(cfg, a.repeats, a.control_hz, a.task)
+            lat, size, swaps = measure(cfg, a.repeats, a.control_hz, a.task)
             ms = np.array(lat) * 1e3
             print(f"weights {cfg}: payload {size / 1e6:.2f} MB, publish -> acting ({a.repeats} swaps, control "
                   f"{a.control_hz:.0f} Hz): p50 {np.percentile(ms, 50):.0f} ms  p99 {np.percentile(ms, 99):.0f} ms  "
                   f"max {ms.max():.0f} ms")
+            if swaps:
+                print(f"  swap inside the control tick (load_state_dict, after the command): p50 "
+                      f"{np.median(swaps):.1f} ms  max {max(swaps):.1f} ms")
     finally:
         rclpy.try_shutdown()
     return 0

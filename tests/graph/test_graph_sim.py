@@ -233,6 +233,7 @@ def test_learning_machinery_ran(trained):
     assert list((run / "learner" / "topk").iterdir())
     assert max(facts["versions"]) > 1, f"policy never used new weights: {facts['versions']}"
     assert "acting with weights version" in facts["logs"]["policy"]
+    assert re.search(r"swapped in [0-9.]+ ms", facts["logs"]["policy"])  # benchmarks/weight_sync.py reads this
     expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + LEARNER_PARAMS["nice"])  # relative to this process
     assert facts["learner_nice"] == expected, "the learner did not lower its priority"
 

@@ -541,6 +541,7 @@ class PolicyNode(Node):
         if pending is None:
             return
         version, step, state = pending
+        t0 = time.perf_counter()
         try:
             self.policy.load_policy_state(state)
         except Exception as exc:  # noqa: BLE001 - keep acting with the old weights
@@ -550,7 +551,8 @@ class PolicyNode(Node):
         if self.ep is not None:
             self.ep["steps_since_weights"] = 0
         self.pub_version.publish(Int64(data=version))
-        self.get_logger().info(f"acting with weights version {version} (learner step {step})")
+        self.get_logger().info(f"acting with weights version {version} (learner step {step}; swapped in "
+                               f"{(time.perf_counter() - t0) * 1e3:.1f} ms, after the tick's command)")
 
     def _finish_deploy(self) -> None:
         n = len(self.done_episodes)
