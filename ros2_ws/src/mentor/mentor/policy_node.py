@@ -19,7 +19,7 @@ overrides it (recorded as an intervention); the action goes out on ``policy/acti
 episode's step count and return (as sent to the learner) go out on ``episode/summary`` (JSON).
 In train mode every tick's step record (dm_env layout) is appended to the on-disk outbox and
 published on ``transitions``; unacknowledged records are resent (see :mod:`mentor.transport`).
-New weights (``learner/weights``) are decoded in their own callback group and swapped in between
+New weights (``learner/weights``) are decoded on a thread of their own and swapped in between
 ticks; the version in use is published on ``policy/weights_version``. The loop never blocks on
 the learner. Deploy mode saves one video per episode and a summary JSON at the end; training saves
 every ``video_every``-th episode.
@@ -32,6 +32,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
@@ -100,6 +101,15 @@ class PolicyNodeConfig:
             raise ValueError("deploy mode needs checkpoint or onnx")
 
 
+class ReceivedFrame(NamedTuple):
+    """The newest valid frame of one camera, as stored by the frame callback."""
+
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    stamp: float  # capture stamp from the header [wall s, the camera's clock]
+    arrival: float  # arrival at this node [wall s] (timing: stamp -> arrival)
+    received: float  # arrival at this node [monotonic s] (freshness checks, immune to clock steps)
+
+
 class PolicyNode(Node):
     def __init__(self) -> None:
         super().__init__("policy")
@@ -114,9 +124,7 @@ class PolicyNode(Node):
         self.policy, self.version = self._make_policy()
         self.weights_arrivals = self.weights_staged_arrival = 0  # learner/weights messages received / staged
         self.stacker = FrameStacker(self.agent_cfg.frame_stack)
-        self.frame_stamps: dict[str, float] = {}  # camera -> header stamp of the newest frame (wall s)
-        self.frame_arrivals: dict[str, float] = {}  # camera -> arrival time of the newest frame (wall s)
-        self.frames: dict[str, tuple[float, np.ndarray]] = {}  # camera -> (receive time, (H, W, 3) RGB)
+        self.frames: dict[str, ReceivedFrame] = {}  # camera -> its newest valid frame
         self.robot_state = StateAssembler()
         # guards frames, status, reward, teleop, pending weights and the tick clock; never held across disk I/O
         self.lock = threading.Lock()
@@ -135,7 +143,7 @@ class PolicyNode(Node):
         self.period = 1.0 / self.cfg.control_hz
         self.last_tick = 0.0  # time.monotonic() of the last tick that ran
         self.ticked_stamps: dict[str, float] = {}  # camera -> stamp of the frame the last frame-triggered tick used
-        self.frame_interval = self.period  # running estimate of the camera frame interval [s]
+        self.frame_interval = self.period  # frame mode: running estimate of the camera frame interval [s]
         control_group = MutuallyExclusiveCallbackGroup()  # frames and the timer: never two ticks at once
         for cam in self.cfg.cameras:
             self.create_subscription(Image, f"{cam}/color/image_raw", lambda m, c=cam: self._on_frame(c, m), qos.SENSOR,
@@ -157,7 +165,7 @@ class PolicyNode(Node):
                                      callback_group=MutuallyExclusiveCallbackGroup())
         self.pub_version.publish(Int64(data=self.version))
         self.control_stop = threading.Event()
-        self.frame_arrived = threading.Event()  # camera mode: a frame of the first camera came in
+        self.frame_arrived = threading.Event()  # camera mode: a frame came in (wakes a tick waiting for a late one)
         self.control_thread = None
         if self.cfg.realtime_priority:
             # the executor thread ticks (frame) or delivers the frames to the control thread (camera, timer): at
@@ -212,19 +220,17 @@ class PolicyNode(Node):
         stamp = wire.seconds_from_stamp(msg.header.stamp)
         arrival = time.time()
         with self.lock:
-            self.frame_arrivals[cam] = arrival
-            previous = self.frame_stamps.get(cam)
-            self.frames[cam] = (time.monotonic(), image)
-            self.frame_stamps[cam] = stamp
-        primary = cam == self.cfg.cameras[0]  # the first camera's clock paces the loop
-        if primary and previous is not None and 0.0 < stamp - previous < 1.0:
-            self.frame_interval += 0.2 * (min(stamp - previous, self.period) - self.frame_interval)
-        if primary and self.cfg.tick_source == "camera":
-            with self.lock:
+            previous = self.frames.get(cam)
+            self.frames[cam] = ReceivedFrame(image, stamp, arrival, time.monotonic())
+            if cam == self.cfg.cameras[0] and self.cfg.tick_source == "camera":  # the first camera paces the loop
                 self.clock.on_frame(stamp, arrival)
+        if self.cfg.tick_source == "camera":
             self.frame_arrived.set()
-        if self.cfg.tick_source == "frame" and self._frame_set_due():
-            self._run_tick()
+        elif self.cfg.tick_source == "frame":
+            if cam == self.cfg.cameras[0] and previous is not None and 0.0 < stamp - previous.stamp < 1.0:
+                self.frame_interval += 0.2 * (min(stamp - previous.stamp, self.period) - self.frame_interval)
+            if self._frame_set_due():
+                self._run_tick()
 
     def _frame_set_due(self) -> bool:
         """True when every camera has a frame newer than the last tick's and a control period has passed.
@@ -233,7 +239,7 @@ class PolicyNode(Node):
         k-th frame set ticks. Half a frame interval of slack absorbs stamp jitter.
         """
         with self.lock:
-            stamps = dict(self.frame_stamps)
+            stamps = {c: f.stamp for c, f in self.frames.items()}
         if len(stamps) < len(self.cfg.cameras):
             return False
         if any(stamps[c] <= self.ticked_stamps.get(c, -np.inf) for c in self.cfg.cameras):
@@ -280,7 +286,8 @@ class PolicyNode(Node):
         while not self.control_stop.is_set():
             with self.lock:
                 due = self.clock.frame_stamp_due(tick)
-                if self.frame_stamps.get(self.cfg.cameras[0], -np.inf) > due:
+                newest = self.frames.get(self.cfg.cameras[0])
+                if newest is not None and newest.stamp > due:
                     return
                 self.frame_arrived.clear()
             remaining = deadline - time.time()
@@ -291,7 +298,7 @@ class PolicyNode(Node):
     def _run_tick(self) -> None:
         self.last_tick = time.monotonic()
         with self.lock:
-            self.ticked_stamps = dict(self.frame_stamps)
+            self.ticked_stamps = {c: f.stamp for c, f in self.frames.items()}
         self._tick()
 
     def _on_status(self, msg: String) -> None:
@@ -387,11 +394,10 @@ class PolicyNode(Node):
 
     def _observe(self):
         now = time.monotonic()
-        with self.lock:  # the frames and their stamps together: another thread may store newer ones meanwhile
+        with self.lock:  # a snapshot: the executor thread may store newer frames while this tick runs
             frames = dict(self.frames)
-            oldest = min(self.frame_stamps, key=self.frame_stamps.get, default=None)
-            frame_times = None if oldest is None else (self.frame_stamps[oldest], self.frame_arrivals[oldest])
-        if len(frames) < len(self.cfg.cameras) or any(now - frames[c][0] > self.cfg.frame_timeout_s for c in self.cfg.cameras):
+        if len(frames) < len(self.cfg.cameras) or any(now - frames[c].received > self.cfg.frame_timeout_s
+                                                      for c in self.cfg.cameras):
             self.ticks["skipped"] += 1
             self.get_logger().warning("waiting for fresh camera frames", throttle_duration_sec=5.0)
             return None
@@ -403,11 +409,12 @@ class PolicyNode(Node):
         from robot_envs.camera import preprocess
         chans = []
         for cam in self.cfg.cameras:
-            raw = frames[cam][1]
+            raw = frames[cam].image
             chans.append(preprocess(raw, None, self.spec.image_size).transpose(2, 0, 1))
         image = np.ascontiguousarray(np.concatenate(chans, axis=0))
         proprio = np.asarray(self.task.proprio(state), dtype=np.float32)
-        return image, proprio, raw, frame_times
+        oldest = min((frames[c] for c in self.cfg.cameras), key=lambda f: f.stamp)
+        return image, proprio, raw, (oldest.stamp, oldest.arrival)
 
     def _step(self, image: np.ndarray, proprio: np.ndarray, raw: np.ndarray, frame_times: tuple[float, float]) -> None:
         """Act on one observation; ``frame_times``: (capture stamp, arrival) [wall s] of its oldest frame."""

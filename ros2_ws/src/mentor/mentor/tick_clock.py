@@ -57,19 +57,19 @@ class TickClock:
         self._delays: deque[float] = deque(maxlen=cfg.window)
         self._intervals: deque[float] = deque(maxlen=50)  # recent capture-stamp differences [s]
         self._last_stamp: float | None = None
+        # derived from the deques once per frame (the control loop reads them every tick)
+        self._offset = cfg.offset_s if cfg.offset_s >= 0 else 0.5 * cfg.period_s
+        self._interval = cfg.period_s  # camera frame interval [s]
+        self._slot = cfg.period_s  # interval between valid tick phases: period / k for a camera at k x the rate
 
     def offset(self) -> float:
-        """Capture stamp -> tick [s]: the configured offset, or the learned delay quantile + margin."""
-        if self.cfg.offset_s >= 0:
-            return self.cfg.offset_s
-        if not self._delays:
-            return 0.5 * self.cfg.period_s
-        # no clamping: with the camera on another machine the delays carry its clock offset (any sign)
-        return float(np.quantile(np.fromiter(self._delays, float), self.cfg.delay_quantile)) + self.cfg.margin_s
+        """Capture stamp -> tick [s]: the configured offset, or the learned delay quantile + margin
+        (half a period before any frame)."""
+        return self._offset
 
     def frame_interval(self) -> float:
         """The camera's frame interval [s]: median of recent stamp differences (the period before any)."""
-        return float(np.median(np.fromiter(self._intervals, float))) if self._intervals else self.cfg.period_s
+        return self._interval
 
     def on_frame(self, stamp: float, arrival: float) -> None:
         """A frame captured at ``stamp`` arrived at ``arrival`` (wall s; frames of one camera, in order).
@@ -81,28 +81,32 @@ class TickClock:
             return
         if self._last_stamp is not None and 0.0 < stamp - self._last_stamp < 1.0:
             self._intervals.append(stamp - self._last_stamp)
+            self._interval = float(np.median(np.fromiter(self._intervals, float)))
         self._last_stamp = stamp
         self._delays.append(arrival - stamp)
+        if self.cfg.offset_s < 0:  # no clamping: a camera on another machine adds its clock offset (any sign)
+            self._offset = float(np.quantile(np.fromiter(self._delays, float), self.cfg.delay_quantile)) \
+                + self.cfg.margin_s
         if len(self._intervals) < 3:  # the camera rate is not known yet
             return
-        ratio = self.cfg.period_s / self.frame_interval()
+        ratio = self.cfg.period_s / self._interval
         self.rate_mismatch = ratio < 0.85 or abs(ratio - round(ratio)) > 0.15
         if self.rate_mismatch:
             self.locked = False  # the grid runs on freely from its current phase
             return
-        target = stamp + self.offset()  # where a tick of the grid should be
-        # any frame of a camera at k x the control rate will do: the error to the nearest grid slot, modulo T / k
-        error = _wrap(target - self.grid, self.cfg.period_s / round(ratio))
+        self._slot = self.cfg.period_s / round(ratio)
+        target = stamp + self._offset  # where a tick of the grid should be
+        # any frame of a camera at k x the control rate will do: the error to the nearest valid phase
+        error = _wrap(target - self.grid, self._slot)
         self.grid += error if not self.locked else self.cfg.gain * error
         self.locked = True
 
     def frame_stamp_due(self, tick: float) -> float:
         """Locked: the tick at ``tick`` should act on a frame captured after the returned stamp [wall s]
         (half a frame interval before its slot); -inf when not locked (any frame will do)."""
-        if not self.locked or self.rate_mismatch:
+        if not self.locked:  # also after a rate mismatch, which unlocks
             return -math.inf
-        ratio = self.cfg.period_s / self.frame_interval()
-        return tick - self.offset() - 0.5 * self.cfg.period_s / round(ratio)
+        return tick - self._offset - 0.5 * self._slot
 
     def next_tick(self, now: float) -> float:
         """The first grid time after ``now`` that is at least half a period after the previous tick."""
