@@ -23,12 +23,11 @@ $(STAMP): pyproject.toml ros2_ws/src/mentor/setup.py Makefile
 
 install: $(STAMP)
 
-# Main job: MENTOR training through the ROS 2 node graph on the simulated FR3 (embedded runner).
-# Discount 0.9: 50-step episodes with a dense reward (as benchmarks/results/reach; the paper's 0.99 is
-# for 500-1000-step suites).
+# Main job: MENTOR training through the ROS 2 node graph on the simulated FR3 (embedded runner), with the
+# agent preset sized for a 2-core CPU (mentor_policy/configs/cpu.yaml). Deploy the result with
+# mentor-run deploy ... --checkpoint runs/reach_sim/learner/checkpoints/best.pt (README).
 train: $(STAMP)
-	$(VENV)/bin/mentor-run train --use-sim --task reach --run-dir runs/reach_sim --steps 20000 \
-		--agent-overrides "discount: 0.9"
+	$(VENV)/bin/mentor-run train --use-sim --task reach --run-dir runs/reach_sim --steps 20000 --agent-config cpu
 
 # The README's test command (CI runs exactly this).
 test: $(STAMP)

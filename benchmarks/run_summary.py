@@ -2,9 +2,12 @@
 
 Reads ``<run_dir>/learner/tb`` (the learner node's scalars): ``episode/success`` and ``episode/return``
 (one point per finished training episode, x = env steps ingested) binned every ``--bin-steps`` env
-steps, and the last values of the ``train/*`` scalars (critic loss, dormant ratio, ...). Prints a
-markdown table, writes it to ``<out>/summary.md`` with ``<out>/success_rate.png`` and
-``<out>/episodes.csv`` (the per-episode points), where ``<out>`` defaults to ``<run_dir>/summary``.
+steps, the deterministic evaluation blocks run inside training (``eval/block_success``: success rate
+of each block of evaluation episodes, x = env steps when the block ended), and the last values of
+the ``train/*`` scalars (critic loss, dormant ratio, sigma, ...). Prints a markdown table, writes it
+to ``<out>/summary.md`` with ``<out>/success_rate.png`` (both curves), ``<out>/episodes.csv`` (the
+per-episode training points) and ``<out>/eval_blocks.csv``, where ``<out>`` defaults to
+``<run_dir>/summary``.
 
     .venv/bin/python benchmarks/run_summary.py --run-dir runs/reach_sim [--bin-steps 1000]
 
@@ -74,11 +77,22 @@ def bin_points(points: list[EpisodePoint], bin_steps: int) -> list[dict]:
     return rows
 
 
+def eval_blocks(series: dict[str, list[tuple[int, float]]]) -> list[tuple[int, float]]:
+    """(env steps at the block's end, success rate) of every evaluation block, in order."""
+    return sorted(series.get("eval/block_success", []))
+
+
 def markdown(rows: list[dict], series: dict[str, list[tuple[int, float]]], run_dir: Path) -> str:
     lines = [f"# Training run `{run_dir}`", "",
-             "Training episodes (exploration noise on), binned by env steps ingested by the learner:", "",
-             "| env steps | episodes | success rate | mean return |", "|---|---|---|---|"]
-    lines += [f"| {r['env_steps']} | {r['episodes']} | {r['success_rate']:.2f} | {r['mean_return']:.3f} |" for r in rows]
+             "Training episodes (exploration noise on), binned by env steps ingested by the learner; the last "
+             "column is the mean success of the deterministic evaluation blocks that ended in the bin:", "",
+             "| env steps | episodes | success rate | mean return | eval success (blocks) |", "|---|---|---|---|---|"]
+    blocks = eval_blocks(series)
+    for r in rows:
+        lo, hi = (int(v) for v in r["env_steps"].split("-"))
+        inside = [v for step, v in blocks if lo <= step < hi]
+        ev = f"{np.mean(inside):.2f} ({len(inside)})" if inside else "-"
+        lines.append(f"| {r['env_steps']} | {r['episodes']} | {r['success_rate']:.2f} | {r['mean_return']:.3f} | {ev} |")
     train = {tag: vals[-1] for tag, vals in sorted(series.items()) if tag.startswith("train/") and vals}
     if train:
         lines += ["", "Last learner scalars (tag: update, value):", ""]
@@ -86,7 +100,8 @@ def markdown(rows: list[dict], series: dict[str, list[tuple[int, float]]], run_d
     return "\n".join(lines) + "\n"
 
 
-def plot(points: list[EpisodePoint], rows: list[dict], bin_steps: int, path: Path) -> None:
+def plot(points: list[EpisodePoint], rows: list[dict], bin_steps: int, path: Path,
+         blocks: list[tuple[int, float]] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,7 +111,10 @@ def plot(points: list[EpisodePoint], rows: list[dict], bin_steps: int, path: Pat
     steps = np.array([p.env_steps for p in points])
     ax.scatter(steps, [p.success for p in points], s=6, alpha=0.3, label="episode success")
     centres = [int(r["env_steps"].split("-")[0]) + bin_steps / 2 for r in rows]
-    ax.plot(centres, [r["success_rate"] for r in rows], "o-", label=f"success rate per {bin_steps} steps")
+    ax.plot(centres, [r["success_rate"] for r in rows], "o-", label=f"training success per {bin_steps} steps")
+    if blocks:
+        ax.plot([b[0] for b in blocks], [b[1] for b in blocks], "s--", color="tab:green", ms=4,
+                label="evaluation block success (deterministic)")
     ax.set_xlabel("env steps")
     ax.set_ylabel("success")
     ax.set_ylim(-0.05, 1.05)
@@ -128,8 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     writer.writerow(["env_steps", "success", "return"])
     writer.writerows([p.env_steps, int(p.success), f"{p.ret:.6f}"] for p in points)
     atomic_write_text(out / "episodes.csv", buf.getvalue())
-    plot(points, rows, a.bin_steps, out / "success_rate.png")
-    print(f"wrote {out / 'summary.md'}, {out / 'success_rate.png'}, {out / 'episodes.csv'}")
+    blocks = eval_blocks(series)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["env_steps", "block_success"])
+    writer.writerows([step, f"{v:.4f}"] for step, v in blocks)
+    atomic_write_text(out / "eval_blocks.csv", buf.getvalue())
+    plot(points, rows, a.bin_steps, out / "success_rate.png", blocks)
+    print(f"wrote {out / 'summary.md'}, {out / 'success_rate.png'}, {out / 'episodes.csv'}, {out / 'eval_blocks.csv'}")
     return 0
 
 

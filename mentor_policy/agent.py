@@ -33,6 +33,7 @@ from mentor_policy.config import AgentConfig
 from mentor_policy.networks import Critic, ValuePredictor
 from mentor_policy.perturb import random_perturb, reset_optimizer, task_oriented_perturb
 from mentor_policy.policy import ActorPolicy
+from mentor_policy.schedule import parse_schedule
 from mentor_policy.specs import EnvSpec
 from mentor_policy.topk_store import TopKStore
 from mentor_policy.utils import as_tensor, check_finite, check_shape, sample_truncated_normal, soft_update
@@ -77,11 +78,11 @@ class MentorAgent:
         self.device = self.policy.device
         self.encoder = self.policy.encoder
         self.actor = self.policy.actor
-        repr_dim = self.policy.repr_dim
-        self.critic = Critic(repr_dim, spec.action_dim, cfg.feature_dim, cfg.hidden_dim).to(self.device)
+        image_dim, proprio_dim = self.encoder.repr_dim, spec.proprio_dim
+        self.critic = Critic(image_dim, proprio_dim, spec.action_dim, cfg.feature_dim, cfg.hidden_dim).to(self.device)
         self.critic_target = copy.deepcopy(self.critic)
         self.critic_target.requires_grad_(False)
-        self.value_predictor = (ValuePredictor(repr_dim, cfg.feature_dim, cfg.hidden_dim).to(self.device)
+        self.value_predictor = (ValuePredictor(image_dim, proprio_dim, cfg.feature_dim, cfg.hidden_dim).to(self.device)
                                 if cfg.use_value_predictor else None)
         self.opts = {"encoder": _adam(self.encoder, cfg.lr), "actor": _adam(self.actor, cfg.lr),
                      "critic": _adam(self.critic, cfg.lr)}
@@ -89,6 +90,8 @@ class MentorAgent:
             self.opts["value_predictor"] = _adam(self.value_predictor, cfg.lr)
         self.store = TopKStore(store_dir, cfg.topk) if cfg.perturb_mode == "task" else None
         self.dormant_ratio = 1.0
+        self.awake_step = -1  # step of the first update with dormant ratio < target ("awake" sigma rule); -1 = not yet
+        self._awake_schedule = parse_schedule(cfg.stddev_schedule)
         self.update_count = 0
         self.perturb_count = 0
         self.last_step = 0
@@ -114,10 +117,25 @@ class MentorAgent:
     def stddev(self, step: int) -> float:
         return self.policy.stddev(step)
 
-    def _sync_policy_std(self) -> None:
+    def exploration_std(self, step: int) -> float:
+        """sigma of the acting policy at ``step`` (the caller's step count, as passed to :meth:`update`).
+
+        ``dormant``: sigma from the dormant ratio (MENTOR reference). ``awake`` (DrM): the larger of that
+        and ``stddev_schedule`` evaluated at ``step - awake_step``, where ``awake_step`` is the step of
+        the first update whose dormant ratio fell below ``target_dormant_ratio`` (before it: the
+        schedule's start). ``schedule``: the schedule at ``step`` (DrQ-v2).
+        """
+        if self.cfg.stddev_type == "schedule":
+            return float(self.policy.stddev(step))
         std = dm.exploration_std(self.dormant_ratio, self.cfg.max_stddev, self.cfg.dormant_temp,
                                  self.cfg.target_dormant_ratio)
-        self.policy.expl_std.fill_(std)
+        if self.cfg.stddev_type == "awake":
+            since = 0 if self.awake_step < 0 else max(0, int(step) - self.awake_step)
+            std = max(std, float(self._awake_schedule(since)))
+        return std
+
+    def _sync_policy_std(self) -> None:
+        self.policy.expl_std.fill_(self.exploration_std(self.last_step))
         self.policy.update_count.fill_(self.update_count)
 
     def train(self, training: bool = True) -> None:
@@ -195,6 +213,8 @@ class MentorAgent:
         metrics["perturbed"] = 0.0
         if self.cfg.perturb_mode != "none" and self.update_count % self.cfg.perturb_interval == 0:
             metrics["perturbed"] = float(self.perturb())
+        if self.awake_step < 0 and self.dormant_ratio < self.cfg.target_dormant_ratio:
+            self.awake_step = int(step)
         self._sync_policy_std()
         metrics.update({"dormant_ratio": self.dormant_ratio, "actor_stddev": self.stddev(step),
                         "value_lambda": self.value_lambda, "perturb_factor": self.perturb_factor,
@@ -340,7 +360,7 @@ class MentorAgent:
             "nets": {name: m.state_dict() for name, m in self._modules().items()},
             "optims": {name: o.state_dict() for name, o in self.opts.items()},
             "counters": {"update_count": self.update_count, "perturb_count": self.perturb_count,
-                         "last_step": self.last_step},
+                         "last_step": self.last_step, "awake_step": self.awake_step},
             "dormant_ratio": float(self.dormant_ratio),
             "rng": rng,
         }
@@ -362,6 +382,7 @@ class MentorAgent:
             self.update_count = int(counters["update_count"])
             self.perturb_count = int(counters["perturb_count"])
             self.last_step = int(counters["last_step"])
+            self.awake_step = int(counters.get("awake_step", -1))
             self.dormant_ratio = float(state["dormant_ratio"])
             self._load_rng(state["rng"])
         except KeyError as exc:

@@ -1,9 +1,12 @@
 """Dormant ratio (DrM) and the exploration quantities derived from it.
 
-Activations are the pre-activation outputs of every Linear layer of the actor, recorded during a
-forward pass the update already makes (``Actor.forward(obs, acts=dict)``); each entry has shape
-``(G, B, n)``: ``G`` separate layers (1 for a Linear, ``E`` for a batched expert layer, so every
-expert's neurons are counted separately), ``B`` samples, ``n`` neurons.
+Activations are the actor's layer outputs *after their nonlinearity* (DrM's definition: a neuron is
+dormant when its mean |activation| over the batch is small relative to its layer's mean), recorded
+during a forward pass the update already makes (``Actor.forward(obs, acts=dict)``); each entry has
+shape ``(G, B, n)``: ``G`` separate layers (1 for a Linear, ``E`` for a batched expert layer, so
+every expert's neurons are counted separately), ``B`` samples, ``n`` neurons. Measured before the
+ReLU instead, almost no neuron ever has a near-zero mean |value|, so the ratio would be ~0 for any
+network and sigma, lambda and the perturbation factor would never move.
 """
 from __future__ import annotations
 

@@ -150,8 +150,9 @@ def _conv_keys(state: Mapping) -> list[str]:
     return keys
 
 
-def _encoder(b: _Builder, state: Mapping, image: str) -> tuple[str, int]:
-    """Convs with the folded preprocessing; returns the (B, C*h*w) NCHW-flattened features and C."""
+def _encoder(b: _Builder, state: Mapping, image: str, conv_hw: tuple[int, int]) -> tuple[str, int]:
+    """Convs with the folded preprocessing; returns the features and C: the (B, C*h*w) NCHW-flattened
+    map, or with a keypoint head its (B, 2K) coordinates."""
     x = b.op("Cast", [image], "encoder/Cast", to=1)  # uint8 -> float32 (values 0..255)
     channels = 0
     for i, key in enumerate(_conv_keys(state)):
@@ -164,18 +165,40 @@ def _encoder(b: _Builder, state: Mapping, image: str) -> tuple[str, int]:
                  kernel_shape=list(w.shape[2:]), strides=[stride, stride])
         x = b.op("Relu", [x], f"{key}/Relu")
         channels = w.shape[0]
+    if "encoder.keypoints.weight" in state:
+        return _spatial_softmax(b, state, x, conv_hw), channels
     return b.op("Flatten", [x], "encoder/Flatten", axis=1), channels
 
 
-def _trunk_weight_nchw(weight: np.ndarray, channels: int, conv_hw: tuple[int, int], proprio_dim: int) -> np.ndarray:
-    """Permute the trunk's image columns from (h, w, c) to (c, h, w) order (proprio columns unchanged)."""
+def _spatial_softmax(b: _Builder, state: Mapping, x: str, conv_hw: tuple[int, int]) -> str:
+    """Keypoint head (mentor_policy.networks.Encoder, ``spatial_softmax``): 1x1 conv, softmax over each
+    map's positions at the learned temperature, expected (x, y) coordinates -> ``(B, 2K)``."""
+    w, bias = _np(state, "encoder.keypoints.weight"), _np(state, "encoder.keypoints.bias")
+    k = w.shape[0]
+    x = b.op("Conv", [x, b.const("keypoints.weight", w), b.const("keypoints.bias", bias)], "keypoints/Conv",
+             kernel_shape=[1, 1])
+    x = b.op("Reshape", [x, b.const("keypoints.shape", np.array([0, k, -1], np.int64))], "keypoints/Reshape")
+    x = b.op("Div", [x, b.const("keypoints.temperature", _np(state, "encoder.temperature"))], "keypoints/Div")
+    x = b.op("Softmax", [x], "keypoints/Softmax", axis=-1)
+    x = b.op("MatMul", [x, b.const("keypoints.grid", _keypoint_grid(conv_hw))], "keypoints/MatMul")  # (B, K, 2)
+    return b.op("Flatten", [x], "keypoints/Flatten", axis=1)
+
+
+def _keypoint_grid(conv_hw: tuple[int, int]) -> np.ndarray:
+    """``(h * w, 2)`` normalised (x, y) coordinates of the conv map's positions, as the Encoder builds them."""
+    h, w = conv_hw
+    ys, xs = np.meshgrid(np.linspace(-1.0, 1.0, h), np.linspace(-1.0, 1.0, w), indexing="ij")
+    return np.stack([xs.reshape(-1), ys.reshape(-1)], axis=1).astype(np.float32)
+
+
+def _trunk_weight_nchw(weight: np.ndarray, channels: int, conv_hw: tuple[int, int]) -> np.ndarray:
+    """Permute the trunk's image columns from the encoder's (h, w, c) flatten order to (c, h, w)."""
     h, w = conv_hw
     n_img = channels * h * w
-    if weight.shape[1] != n_img + proprio_dim:
+    if weight.shape[1] != n_img:
         raise ValueError(f"trunk weight has {weight.shape[1]} inputs, expected {n_img} image features "
-                         f"({channels}x{h}x{w}) + {proprio_dim} proprio")
-    img = weight[:, :n_img].reshape(-1, h, w, channels).transpose(0, 3, 1, 2).reshape(weight.shape[0], n_img)
-    return np.concatenate([img, weight[:, n_img:]], axis=1)
+                         f"({channels}x{h}x{w})")
+    return weight.reshape(-1, h, w, channels).transpose(0, 3, 1, 2).reshape(weight.shape[0], n_img)
 
 
 def _conv_out_hw(image_size: tuple[int, int], n_convs: int) -> tuple[int, int]:
@@ -211,18 +234,20 @@ def build_policy_graph(state: Mapping, spec: GraphSpec, cfg: ExportConfig | None
     opset = cfg.opset
     convs = _conv_keys(state)
     in_ch = _np(state, f"{convs[0]}.weight").shape[1]
-    feats, channels = _encoder(b, state, "image")
-    inputs = [helper.make_tensor_value_info("image", TensorProto.UINT8, ["batch", in_ch, *spec.image_size])]
-    if spec.proprio_dim:
-        inputs.append(helper.make_tensor_value_info("proprio", TensorProto.FLOAT, ["batch", spec.proprio_dim]))
-        feats = b.op("Concat", [feats, "proprio"], "features/Concat", axis=1)
     conv_hw = _conv_out_hw(spec.image_size, len(convs))
-    trunk_w = _trunk_weight_nchw(_np(state, "actor.trunk.0.weight"), channels, conv_hw, spec.proprio_dim)
+    feats, channels = _encoder(b, state, "image", conv_hw)
+    inputs = [helper.make_tensor_value_info("image", TensorProto.UINT8, ["batch", in_ch, *spec.image_size])]
+    trunk_w = _np(state, "actor.trunk.0.weight")
+    if "encoder.keypoints.weight" not in state:  # the flattened map's columns: (h, w, c) -> (c, h, w)
+        trunk_w = _trunk_weight_nchw(trunk_w, channels, conv_hw)
     t = b.linear(feats, trunk_w, _np(state, "actor.trunk.0.bias"), "trunk")
     t = b.op("LayerNormalization", [t, b.const("trunk_ln.weight", _np(state, "actor.trunk.1.weight")),
                                     b.const("trunk_ln.bias", _np(state, "actor.trunk.1.bias"))],
              "trunk_ln", axis=-1, epsilon=float(spec.layer_norm_eps))
     t = b.op("Tanh", [t], "trunk/Tanh")
+    if spec.proprio_dim:  # the proprio joins after the trunk (mentor_policy.networks.Trunk)
+        inputs.append(helper.make_tensor_value_info("proprio", TensorProto.FLOAT, ["batch", spec.proprio_dim]))
+        t = b.op("Concat", [t, "proprio"], "features/Concat", axis=1)
     h = b.op("Relu", [b.linear(t, _np(state, "actor.fc1.weight"), _np(state, "actor.fc1.bias"), "fc1")], "fc1/Relu")
     uses_moe = "actor.moe.experts.w1" in state
     h = _moe(b, state, h, spec.top_k) if uses_moe else b.linear(
@@ -384,6 +409,10 @@ def policy_from_state(state: Mapping, agent_config: str | Sequence[str] = "paper
     conv0 = _np(state, "encoder.convs.0.weight")
     arch = {"encoder_channels": conv0.shape[0], "feature_dim": _np(state, "actor.trunk.0.weight").shape[0],
             "hidden_dim": _np(state, "actor.fc1.weight").shape[0], "use_moe": "actor.moe.experts.w1" in state}
+    keypoints = "encoder.keypoints.weight" in state
+    arch["encoder_head"] = "spatial_softmax" if keypoints else "flatten"
+    if keypoints:
+        arch["encoder_keypoints"] = _np(state, "encoder.keypoints.weight").shape[0]
     if arch["use_moe"]:
         w1 = _np(state, "actor.moe.experts.w1")
         arch.update(num_experts=w1.shape[0], expert_hidden_dim=w1.shape[2],
@@ -398,8 +427,9 @@ def policy_from_state(state: Mapping, agent_config: str | Sequence[str] = "paper
     if in_ch % (3 * cfg.frame_stack):
         raise ValueError(f"the encoder takes {in_ch} channels, not a multiple of 3 * frame_stack ({cfg.frame_stack})")
     h, w = _conv_out_hw(tuple(image_size), 4)
-    proprio = _np(state, "actor.trunk.0.weight").shape[1] - conv0.shape[0] * h * w
-    if proprio < 0 or h <= 0 or w <= 0:
+    proprio = _np(state, "actor.fc1.weight").shape[1] - arch["feature_dim"]
+    image_features = 2 * arch["encoder_keypoints"] if keypoints else conv0.shape[0] * h * w
+    if proprio < 0 or h <= 0 or w <= 0 or _np(state, "actor.trunk.0.weight").shape[1] != image_features:
         raise ValueError(f"image size {tuple(image_size)} does not fit the trunk's "
                          f"{_np(state, 'actor.trunk.0.weight').shape[1]} inputs: pass the training --image-size")
     spec = EnvSpec(in_ch // cfg.frame_stack, tuple(image_size), proprio, _np(state, "actor.out.weight").shape[0])

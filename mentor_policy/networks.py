@@ -2,9 +2,18 @@
 
 Shapes: ``B`` batch, ``C`` stacked channels (3 * frame_stack * n_cameras), ``H x W`` image,
 ``P`` proprio length, ``A`` action dimension, ``E`` experts, ``k`` experts used per sample.
-Every layer whose outputs count for the dormant ratio is recorded as a ``(G, B, n)`` tensor of
-pre-activation outputs (``G`` separate layers of ``n`` neurons: 1 for a Linear, ``E`` for a
-batched expert layer).
+
+Observation features ``obs (B, D + P)`` are the encoder's ``D`` image features followed by the
+``P`` proprio values (normalised to about [-1, 1] by the task). Every trunk (actor, critic, value
+predictor) maps the image part through Linear -> LayerNorm -> Tanh to ``feature_dim`` values and
+then appends the proprio part unchanged, so the robot's own state enters the MLPs at the same
+scale as the image summary instead of as 4 columns among ~40k conv features.
+
+Every actor layer that counts for the dormant ratio is recorded as a ``(G, B, n)`` tensor of its
+outputs *after its nonlinearity* (DrM's definition; ``G`` separate layers of ``n`` neurons: 1 for a
+Linear, ``E`` for a batched expert layer): Tanh for the trunk, ReLU for the hidden layers and the
+experts (an expert's second layer feeds the ReLU that follows the mixture), softmax for the gate
+logits and Tanh for the action head.
 """
 from __future__ import annotations
 
@@ -13,6 +22,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from mentor_policy.config import ENCODER_HEADS
 
 Activations = Optional[dict]
 
@@ -35,14 +46,26 @@ class Encoder(nn.Module):
     """DrQ-v2 conv encoder. ``(B, C, H, W)`` uint8 (or float in [0, 255]) -> ``(B, repr_dim)`` float.
 
     Preprocessing ``x / 255 - 0.5`` is part of the module (and therefore of the exported graph).
-    The conv output ``(B, 32, h, w)`` is flattened in (h, w, channel) order, which is free for the
-    channels_last layout used in training (any fixed order is the same model: the trunk's Linear
-    learns its columns in that order).
+    Two heads on the last conv map ``(B, channels, h, w)``:
+
+    - ``flatten`` (DrQ-v2, the paper): the map flattened in (h, w, channel) order, ``repr_dim =
+      channels * h * w`` (any fixed order is the same model: the trunk's Linear learns its columns in
+      that order; it is free for the channels_last layout used in training).
+    - ``spatial_softmax`` (keypoints, as in deep spatial autoencoders / robomimic): a 1x1 conv to
+      ``keypoints`` maps, a softmax over each map's ``h * w`` positions at a learned temperature, and
+      each map's expected image coordinates ``(x, y)`` in [-1, 1] (x along the width, y along the
+      height); ``repr_dim = 2 * keypoints``, ordered ``x0, y0, x1, y1, ...``. Far fewer features, and
+      an object's image position is one learned filter away, which matters when a CPU affords only a
+      few thousand updates.
     """
 
-    def __init__(self, in_channels: int, image_size: tuple[int, int], channels: int = 32) -> None:
+    def __init__(self, in_channels: int, image_size: tuple[int, int], channels: int = 32,
+                 head: str = "flatten", keypoints: int = 32) -> None:
         super().__init__()
+        if head not in ENCODER_HEADS:
+            raise ValueError(f"encoder head must be one of {ENCODER_HEADS}, got {head!r}")
         self.in_channels = in_channels
+        self.head = head
         self.convs = nn.Sequential(  # in-place ReLUs: a conv's backward does not need its output
             nn.Conv2d(in_channels, channels, 3, stride=2), nn.ReLU(inplace=True),
             nn.Conv2d(channels, channels, 3, stride=1), nn.ReLU(inplace=True),
@@ -53,17 +76,61 @@ class Encoder(nn.Module):
         h, w = (h - 3) // 2 + 1 - 6, (w - 3) // 2 + 1 - 6
         if h <= 0 or w <= 0:
             raise ValueError(f"image_size {image_size} is too small for the encoder")
-        self.repr_dim = channels * h * w
+        self.conv_hw = (h, w)
+        if head == "flatten":
+            self.repr_dim = channels * h * w
+        else:
+            self.keypoints = nn.Conv2d(channels, keypoints, 1)
+            self.temperature = nn.Parameter(torch.ones(1))  # softmax temperature, learned
+            ys, xs = torch.meshgrid(torch.linspace(-1.0, 1.0, h), torch.linspace(-1.0, 1.0, w), indexing="ij")
+            self.register_buffer("grid", torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1), persistent=False)
+            self.repr_dim = 2 * keypoints
         self.apply(weight_init)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image.to(torch.float32).div_(255.0).sub_(0.5) if image.dtype == torch.uint8 else image / 255.0 - 0.5
-        return self.convs(x).permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+        feats = self.convs(x)
+        if self.head == "flatten":
+            return feats.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+        logits = self.keypoints(feats)  # (B, K, h, w)
+        b, k = logits.shape[:2]
+        attention = torch.softmax(logits.reshape(b, k, -1) / self.temperature, dim=-1)  # (B, K, h*w)
+        return torch.matmul(attention, self.grid).reshape(b, 2 * k)  # (B, 2K): x0, y0, x1, y1, ...
 
 
-def trunk(in_dim: int, feature_dim: int) -> nn.Sequential:
-    """Linear -> LayerNorm -> Tanh (the DrQ-v2 trunk)."""
-    return nn.Sequential(nn.Linear(in_dim, feature_dim), nn.LayerNorm(feature_dim), nn.Tanh())
+class Trunk(nn.Module):
+    """DrQ-v2 trunk on the image features, proprio appended after it.
+
+    ``obs (B, image_dim + proprio_dim)`` -> ``(B, feature_dim + proprio_dim)``:
+    ``cat(tanh(LayerNorm(Linear(obs[:, :image_dim]))), obs[:, image_dim:])``. ``linear`` and ``norm``
+    keep the state-dict keys ``0.*`` / ``1.*`` of the former ``nn.Sequential`` trunk.
+    """
+
+    def __init__(self, image_dim: int, proprio_dim: int, feature_dim: int) -> None:
+        super().__init__()
+        self.image_dim, self.proprio_dim = image_dim, proprio_dim
+        self.out_dim = feature_dim + proprio_dim
+        self.add_module("0", nn.Linear(image_dim, feature_dim))
+        self.add_module("1", nn.LayerNorm(feature_dim))
+
+    @property
+    def linear(self) -> nn.Linear:
+        return getattr(self, "0")
+
+    @property
+    def norm(self) -> nn.LayerNorm:
+        return getattr(self, "1")
+
+    def __getitem__(self, i: int) -> nn.Module:  # trunk[0] / trunk[1], as for the Sequential it replaces
+        return getattr(self, str(i))
+
+    def forward(self, obs: torch.Tensor, acts: Activations = None, name: str = "trunk") -> torch.Tensor:
+        t = torch.tanh(self.norm(self.linear(obs[:, :self.image_dim])))
+        if acts is not None:
+            acts[name] = t.detach().unsqueeze(0)
+        if self.proprio_dim:
+            t = torch.cat([t, obs[:, self.image_dim:]], dim=-1)
+        return t
 
 
 class BatchedExperts(nn.Module):
@@ -93,12 +160,12 @@ class BatchedExperts(nn.Module):
 
     def dense(self, x: torch.Tensor, acts: Activations = None, name: str = "experts") -> torch.Tensor:
         """All experts on all samples: ``x (B, d)`` -> ``(E, B, d_out)``."""
-        h = torch.matmul(x.unsqueeze(0), self.w1) + self.b1.unsqueeze(1)  # (E, B, h)
+        h = F.relu(torch.matmul(x.unsqueeze(0), self.w1) + self.b1.unsqueeze(1))  # (E, B, h)
         if acts is not None:
             acts[f"{name}.fc1"] = h.detach()
-        y = torch.baddbmm(self.b2.unsqueeze(1), F.relu(h), self.w2)  # (E, B, d_out)
-        if acts is not None:
-            acts[f"{name}.fc2"] = y.detach()
+        y = torch.baddbmm(self.b2.unsqueeze(1), h, self.w2)  # (E, B, d_out)
+        if acts is not None:  # each expert's output feeds the ReLU after the mixture: post-ReLU values
+            acts[f"{name}.fc2"] = F.relu(y.detach())
         return y
 
     def sparse(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -133,13 +200,13 @@ class MoE(nn.Module):
 
     def gate(self, x: torch.Tensor, acts: Activations = None) -> torch.Tensor:
         """Gate probabilities ``(B, E)`` (softmax over experts)."""
-        g = self.gate_fc1(x)
+        g = F.relu(self.gate_fc1(x))
         if acts is not None:
             acts["moe.gate_fc1"] = g.detach().unsqueeze(0)
-        logits = self.gate_fc2(self.gate_drop(F.relu(g)))
+        probs = torch.softmax(self.gate_fc2(self.gate_drop(g)), dim=-1)
         if acts is not None:
-            acts["moe.gate_fc2"] = logits.detach().unsqueeze(0)
-        return torch.softmax(logits, dim=-1)
+            acts["moe.gate_fc2"] = probs.detach().unsqueeze(0)
+        return probs
 
     def forward(self, x: torch.Tensor, acts: Activations = None, sparse: bool = False):
         probs = self.gate(x, acts)
@@ -155,19 +222,19 @@ class MoE(nn.Module):
 
 
 class Actor(nn.Module):
-    """Deterministic policy head: ``obs (B, repr_dim + P)`` -> mean action ``mu (B, A)`` in (-1, 1).
+    """Deterministic policy head: ``obs (B, image_dim + P)`` -> mean action ``mu (B, A)`` in (-1, 1).
 
-    trunk (Linear, LayerNorm, Tanh) -> Linear(feature, hidden) ReLU -> MoE or Linear(hidden, hidden)
-    -> ReLU -> Linear(hidden, A) -> tanh.
+    Trunk (image part: Linear, LayerNorm, Tanh; proprio appended) -> Linear(feature + P, hidden)
+    ReLU -> MoE or Linear(hidden, hidden) -> ReLU -> Linear(hidden, A) -> tanh.
     """
 
-    def __init__(self, in_dim: int, action_dim: int, feature_dim: int, hidden_dim: int, use_moe: bool,
-                 num_experts: int = 16, top_k: int = 4, expert_hidden: int = 256, gate_hidden: int = 256,
-                 gate_dropout: float = 0.1) -> None:
+    def __init__(self, image_dim: int, proprio_dim: int, action_dim: int, feature_dim: int, hidden_dim: int,
+                 use_moe: bool, num_experts: int = 16, top_k: int = 4, expert_hidden: int = 256,
+                 gate_hidden: int = 256, gate_dropout: float = 0.1) -> None:
         super().__init__()
         self.use_moe = use_moe
-        self.trunk = trunk(in_dim, feature_dim)
-        self.fc1 = nn.Linear(feature_dim, hidden_dim)
+        self.trunk = Trunk(image_dim, proprio_dim, feature_dim)
+        self.fc1 = nn.Linear(self.trunk.out_dim, hidden_dim)
         if use_moe:
             self.moe = MoE(hidden_dim, num_experts, top_k, expert_hidden, gate_hidden, gate_dropout)
         else:
@@ -176,25 +243,22 @@ class Actor(nn.Module):
         self.apply(weight_init)
 
     def forward(self, obs: torch.Tensor, acts: Activations = None, sparse: bool = False):
-        """Returns ``(mu (B, A), routing dict or None)``; fills ``acts`` with Linear outputs if given."""
-        t = self.trunk[0](obs)
-        if acts is not None:
-            acts["trunk"] = t.detach().unsqueeze(0)
-        h = self.fc1(torch.tanh(self.trunk[1](t)))
+        """Returns ``(mu (B, A), routing dict or None)``; fills ``acts`` with post-activation outputs if given."""
+        h = F.relu(self.fc1(self.trunk(obs, acts)))
         if acts is not None:
             acts["fc1"] = h.detach().unsqueeze(0)
-        h = F.relu(h)
         routing = None
         if self.use_moe:
             h, routing = self.moe(h, acts, sparse=sparse)
+            h = F.relu(h)
         else:
-            h = self.fc2(h)
+            h = F.relu(self.fc2(h))
             if acts is not None:
                 acts["fc2"] = h.detach().unsqueeze(0)
-        a = self.out(F.relu(h))
+        mu = torch.tanh(self.out(h))
         if acts is not None:
-            acts["out"] = a.detach().unsqueeze(0)
-        return torch.tanh(a), routing
+            acts["out"] = mu.detach().unsqueeze(0)
+        return mu, routing
 
 
 def q_head(in_dim: int, hidden_dim: int) -> nn.Sequential:
@@ -203,13 +267,13 @@ def q_head(in_dim: int, hidden_dim: int) -> nn.Sequential:
 
 
 class Critic(nn.Module):
-    """Double Q: ``(obs (B, repr_dim + P), action (B, A))`` -> ``(q1 (B, 1), q2 (B, 1))``."""
+    """Double Q: ``(obs (B, image_dim + P), action (B, A))`` -> ``(q1 (B, 1), q2 (B, 1))``."""
 
-    def __init__(self, in_dim: int, action_dim: int, feature_dim: int, hidden_dim: int) -> None:
+    def __init__(self, image_dim: int, proprio_dim: int, action_dim: int, feature_dim: int, hidden_dim: int) -> None:
         super().__init__()
-        self.trunk = trunk(in_dim, feature_dim)
-        self.q1 = q_head(feature_dim + action_dim, hidden_dim)
-        self.q2 = q_head(feature_dim + action_dim, hidden_dim)
+        self.trunk = Trunk(image_dim, proprio_dim, feature_dim)
+        self.q1 = q_head(self.trunk.out_dim + action_dim, hidden_dim)
+        self.q2 = q_head(self.trunk.out_dim + action_dim, hidden_dim)
         self.apply(weight_init)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,12 +282,12 @@ class Critic(nn.Module):
 
 
 class ValuePredictor(nn.Module):
-    """DrM state value ``V(s)``: ``obs (B, repr_dim + P)`` -> ``(B, 1)``."""
+    """DrM state value ``V(s)``: ``obs (B, image_dim + P)`` -> ``(B, 1)``."""
 
-    def __init__(self, in_dim: int, feature_dim: int, hidden_dim: int) -> None:
+    def __init__(self, image_dim: int, proprio_dim: int, feature_dim: int, hidden_dim: int) -> None:
         super().__init__()
-        self.trunk = trunk(in_dim, feature_dim)
-        self.v = q_head(feature_dim, hidden_dim)
+        self.trunk = Trunk(image_dim, proprio_dim, feature_dim)
+        self.v = q_head(self.trunk.out_dim, hidden_dim)
         self.apply(weight_init)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:

@@ -29,9 +29,10 @@ class ActorPolicy(nn.Module):
         self.cfg = cfg
         self.device = resolve_device(device)
         self.in_channels = spec.stacked_channels(cfg.frame_stack)
-        self.encoder = Encoder(self.in_channels, spec.image_size, cfg.encoder_channels)
-        self.repr_dim = self.encoder.repr_dim + spec.proprio_dim
-        self.actor = Actor(self.repr_dim, spec.action_dim, cfg.feature_dim, cfg.hidden_dim, cfg.use_moe,
+        self.encoder = Encoder(self.in_channels, spec.image_size, cfg.encoder_channels, cfg.encoder_head,
+                               cfg.encoder_keypoints)
+        self.repr_dim = self.encoder.repr_dim + spec.proprio_dim  # features(): image features, then proprio
+        self.actor = Actor(self.encoder.repr_dim, spec.proprio_dim, spec.action_dim, cfg.feature_dim, cfg.hidden_dim, cfg.use_moe,
                            cfg.num_experts, cfg.moe_top_k, cfg.expert_hidden_dim, cfg.gate_hidden_dim,
                            cfg.gate_dropout)
         # exploration std when stddev_type == "dormant" (set by the agent from the dormant ratio)

@@ -6,7 +6,7 @@ and its single-shape variants ``peg_insertion_square|round|rect``. Real tasks (h
 """
 from robot_envs.tasks.base import (
     RewardContext, SimTask, Task, TaskConfig, TaskConfigError, config_to_dict, get_task, list_tasks,
-    register_task, task_config,
+    check_reward_design, register_task, task_config,
 )
 from robot_envs.tasks.peg_insertion import SHAPES, PegInsertionConfig, PegInsertionTask
 from robot_envs.tasks.push import PushConfig, PushTask
@@ -37,7 +37,7 @@ _register_builtin()
 
 __all__ = [
     "RewardContext", "Task", "SimTask", "TaskConfig", "TaskConfigError", "get_task", "list_tasks",
-    "register_task", "task_config", "config_to_dict", "ReachConfig", "ReachTask", "PushConfig", "PushTask",
+    "check_reward_design", "register_task", "task_config", "config_to_dict", "ReachConfig", "ReachTask", "PushConfig", "PushTask",
     "PegInsertionConfig", "PegInsertionTask", "SHAPES", "RealTaskConfig", "PegInsertionRealConfig",
     "PegInsertionRealTask", "GolfRealConfig", "GolfRealTask", "CableRoutingRealConfig",
     "CableRoutingRealTask", "HumanLabelledTask",

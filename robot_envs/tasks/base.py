@@ -5,6 +5,17 @@ box, the episode length and control rate, the reset pose and its noise, the prop
 and the reward. Sim tasks additionally build their objects into the MuJoCo scene and randomise
 them per episode. Poses are ``(7,)`` float64 ``[x, y, z, qx, qy, qz, qw]`` in the robot base frame
 (metres); angles are radians.
+
+Reward design (every task): an episode runs its fixed horizon of ``episode_length`` steps and is
+*not* ended by success (``terminate_on_success=False``); it counts as a success when any step
+succeeded. Every step pays a shaped reward in [0, 1] that grows toward the goal, plus
+``success_bonus`` on each step that is in success. Rewards are never negative, so the best return
+comes from reaching success early and staying there; hovering just outside success earns strictly
+less (``tests/unit/test_task_rewards.py`` checks this per task with a scripted oracle). Ending the
+episode at the first success is allowed only when that is still optimal under the agent's discount
+γ: the success step must outweigh the largest return a non-success stream could still collect,
+``success_bonus >= max_failure_reward / (1 - γ)`` (:func:`check_reward_design`, run by the learner).
+With a positive dense reward and no such bonus, termination pays the agent for *not* succeeding.
 """
 from __future__ import annotations
 
@@ -144,8 +155,8 @@ class TaskConfig:
     reset_noise_xy: float = 0.02  # half-width (m) of the uniform xy offset added to reset_pose
     reset_noise_yaw: float = 0.0  # half-width (rad) of the uniform yaw offset about base z
     needs_human_reset: bool = False  # a human must re-stage the scene and confirm before each episode
-    terminate_on_success: bool = True  # end the episode (terminated=True) on the first success
-    success_bonus: float = 0.0  # added to the reward on success steps
+    terminate_on_success: bool = False  # end the episode at the first success; sound only with a big bonus (module doc)
+    success_bonus: float = 1.0  # added to the reward on every success step (>= 0)
     gripper_width: float | None = None  # fixed gripper opening (m) commanded with every target; None = leave it
     cameras: tuple[str, ...] = ("front",)  # camera names used by the policy, in order (sim names or configured real ones)
     image_size: tuple[int, ...] = (84, 84)  # (H, W) of the policy image in pixels
@@ -160,8 +171,8 @@ class TaskConfig:
         self.reset_pose = tuple(tf.as_pose(self.reset_pose, "reset_pose").tolist())
         if not (self.reset_noise_xy >= 0 and self.reset_noise_yaw >= 0):
             raise ValueError(f"reset noise must be >= 0, got xy={self.reset_noise_xy} yaw={self.reset_noise_yaw}")
-        if not math.isfinite(self.success_bonus):
-            raise ValueError(f"success_bonus must be finite, got {self.success_bonus}")
+        if not (math.isfinite(self.success_bonus) and self.success_bonus >= 0):
+            raise ValueError(f"success_bonus must be a finite number >= 0, got {self.success_bonus}")
         lo, hi = self.safety.gripper_min_width, self.safety.gripper_max_width
         if self.gripper_width is not None and not (lo <= self.gripper_width <= hi):
             raise ValueError(f"gripper_width must be None or within the safety limits [{lo}, {hi}] m, "
@@ -226,8 +237,13 @@ class Task(ABC):
 
     @property
     def proprio_dim(self) -> int:
-        """Length P of :meth:`proprio`: TCP position relative to the reset pose (3) + gripper width (1)."""
+        """Length P of :meth:`proprio`: normalised TCP position (3) + normalised gripper width (1)."""
         return 4
+
+    @property
+    def max_failure_reward(self) -> float:
+        """Largest reward a step that is not in success can earn (dense shaping: 1; sparse tasks: 0)."""
+        return 1.0
 
     @property
     def reset_pose(self) -> np.ndarray:
@@ -248,12 +264,19 @@ class Task(ABC):
         """Pick per-episode task variables (e.g. the peg shape). Called by the env before reset."""
 
     def proprio(self, state: RobotState) -> np.ndarray:
-        """``(P,)`` float32: TCP position minus the nominal reset position (m, base frame), gripper width (m)."""
+        """``(P,)`` float32 in about [-1, 1]: the TCP position (base frame) mapped from the safety
+        workspace box to [-1, 1] per axis, and the gripper width mapped from [0, gripper_max_width].
+
+        Only the robot's own state: what a real arm reports too. Values stay in [-1, 1] because the
+        safety layer keeps every commanded target inside the box.
+        """
         ee = np.asarray(state.ee_pose, dtype=np.float64)
         if ee.shape != (7,) or not np.all(np.isfinite(ee)):
             raise ValueError(f"robot state ee_pose must be a finite (7,) pose, got {ee!r}")
-        rel = ee[:3] - self._reset_pose[:3]
-        return np.concatenate([rel, [float(state.gripper_width)]]).astype(np.float32)
+        lo, hi = np.asarray(self.cfg.safety.workspace_min), np.asarray(self.cfg.safety.workspace_max)
+        pos = 2.0 * (ee[:3] - lo) / (hi - lo) - 1.0
+        width = 2.0 * float(state.gripper_width) / self.cfg.safety.gripper_max_width - 1.0
+        return np.concatenate([pos, [width]]).astype(np.float32)
 
     @abstractmethod
     def reward(self, ctx: RewardContext) -> tuple[float, bool]:
@@ -281,6 +304,25 @@ class SimTask(Task):
     def object_names(self) -> tuple[str, ...]:
         """Names of the objects whose poses the reward needs (privileged state)."""
         return ()
+
+
+def check_reward_design(task: Task, discount: float) -> None:
+    """Raise ``TaskConfigError`` when ending episodes at success would make failure the better choice.
+
+    With ``terminate_on_success`` the success step ends the reward stream, so it must be worth at
+    least what staying unsuccessful could still collect: ``success_bonus >= max_failure_reward / (1 - γ)``.
+    Fixed-horizon tasks (the default) always pass: their rewards are non-negative and largest in success.
+    """
+    if not 0.0 <= discount < 1.0:
+        raise ValueError(f"discount must lie in [0, 1), got {discount}")
+    if not task.terminate_on_success:
+        return
+    needed = task.max_failure_reward / (1.0 - discount)
+    if task.cfg.success_bonus < needed * (1.0 - 1e-9):  # tolerance: 1 / (1 - 0.9) is 10.000000000000002
+        raise TaskConfigError(
+            f"task '{task.name}' ends episodes at success with success_bonus {task.cfg.success_bonus}, but with "
+            f"discount {discount} a policy that never succeeds can collect up to {needed:.3g}: set "
+            f"terminate_on_success: false (recommended) or success_bonus >= {needed:.3g}")
 
 
 # --------------------------------------------------------------------------------------------

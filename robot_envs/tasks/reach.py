@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from robot_envs.safety import SafetyConfig
 from robot_envs.tasks.base import RewardContext, SimTask, TaskConfig, _box, _positive
 
 
@@ -17,7 +18,11 @@ class ReachConfig(TaskConfig):
 
     target_min: tuple[float, ...] = (0.38, -0.12, 0.08)  # lower corner of the target sampling box [m, base]
     target_max: tuple[float, ...] = (0.58, 0.12, 0.22)  # upper corner of the target sampling box [m, base]
-    target_radius: float = 0.025  # radius of the visible (non-colliding) target sphere [m]
+    cameras: tuple[str, ...] = ("front", "side")  # two views: together they fix the target's 3D position
+    # the safety box: the target box plus ~5 cm, so that exploration stays where the targets are
+    safety: SafetyConfig = field(default_factory=lambda: SafetyConfig(workspace_min=(0.33, -0.17, 0.05),
+                                                                      workspace_max=(0.63, 0.17, 0.30)))
+    target_radius: float = 0.03  # radius of the visible (non-colliding) target sphere [m] (~8 px at 84x84)
     target_rgba: tuple[float, ...] = (0.95, 0.1, 0.1, 1.0)  # colour of the target sphere (red)
     success_radius: float = 0.04  # TCP-to-target distance counted as success [m]
     reward_distance_scale: float = 10.0  # k in reward = 1 - tanh(k * distance) [1/m]

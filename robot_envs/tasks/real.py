@@ -21,11 +21,17 @@ class RealTaskConfig(TaskConfig):
     """Common defaults of real tasks: human resets, operator labels may override success."""
 
     needs_human_reset: bool = True  # an operator re-stages the scene and confirms each reset
+    success_bonus: float = 0.0  # sparse rewards already pay most in success; set ~1 with a dense reward
     human_label_overrides: bool = True  # a human success label, when given, decides success
 
 
 class _RealTask(Task):
     config_cls = RealTaskConfig
+
+    @property
+    def max_failure_reward(self) -> float:
+        """Sparse by default: a step out of success earns 0."""
+        return 0.0
 
     def _human(self, ctx: RewardContext) -> bool | None:
         return ctx.human_label if self.cfg.human_label_overrides else None
@@ -63,6 +69,10 @@ def pose_goal_errors(ee_pose: np.ndarray, goal_pose: np.ndarray) -> tuple[float,
 
 class PegInsertionRealTask(_RealTask):
     config_cls = PegInsertionRealConfig
+
+    @property
+    def max_failure_reward(self) -> float:
+        return 1.0 if self.cfg.dense else 0.0
 
     def reward(self, ctx: RewardContext) -> tuple[float, bool]:
         cfg: PegInsertionRealConfig = self.cfg

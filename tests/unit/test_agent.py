@@ -190,3 +190,41 @@ def test_end_episode_offers_snapshots(tmp_path):
     assert agent.store.returns == [3.0, 2.0]
     with pytest.raises(ValueError, match="finite"):
         agent.end_episode(float("inf"), 5)
+
+
+def test_awake_sigma_starts_at_the_schedule_and_never_collapses_at_update_one():
+    """DrM's awake rule: sigma = max(sigma(beta), schedule(step - first step with beta < target))."""
+    from mentor_policy import dormant as dm
+    agent = _agent(stddev_type="awake", stddev_schedule="linear(1.0,0.1,1000)", target_dormant_ratio=0.99)
+    assert agent.stddev(0) == pytest.approx(1.0)  # before any update: the schedule's start
+    rng = np.random.default_rng(3)
+    m = agent.update(_batch(rng), step=400)
+    assert agent.awake_step == 400  # beta < 0.99 at the first update: awake from there
+    from_beta = dm.exploration_std(agent.dormant_ratio, agent.cfg.max_stddev, agent.cfg.dormant_temp, 0.99)
+    assert m["actor_stddev"] == pytest.approx(max(from_beta, 1.0))  # the schedule at 0 steps since awakening
+    agent.update(_batch(rng), step=900)
+    from_beta = dm.exploration_std(agent.dormant_ratio, agent.cfg.max_stddev, agent.cfg.dormant_temp, 0.99)
+    assert agent.stddev(900) == pytest.approx(max(from_beta, 1.0 - 0.9 * 500 / 1000))
+    # the awakening step survives a checkpoint round trip
+    other = _agent(stddev_type="awake", stddev_schedule="linear(1.0,0.1,1000)", target_dormant_ratio=0.99)
+    other.load_state_dict(agent.state_dict())
+    assert other.awake_step == 400 and other.stddev(900) == pytest.approx(agent.stddev(900))
+
+
+def test_dormant_sigma_follows_beta_alone():
+    from mentor_policy import dormant as dm
+    agent = _agent(stddev_type="dormant")
+    m = agent.update(_batch(np.random.default_rng(4)), step=10)
+    assert m["actor_stddev"] == pytest.approx(dm.exploration_std(m["dormant_ratio"], agent.cfg.max_stddev))
+    assert 0.0 < m["dormant_ratio"] < 1.0  # post-activation: neither the dead 0 nor the initial 1
+
+
+def test_ablation_presets_differ_from_mentor_only_in_their_switch():
+    base = load_agent_config("paper").to_dict()
+    expected = {"no_moe": {"use_moe"}, "no_tp": {"perturb_mode"},
+                # inherent to DrQ-v2: MLP actor, scheduled sigma, no value predictor, no perturbation
+                "drqv2": {"use_moe", "stddev_type", "use_value_predictor", "perturb_mode"}}
+    for name, switches in expected.items():
+        cfg = load_agent_config(["paper", name]).to_dict()
+        assert {k for k in base if cfg[k] != base[k]} == switches, name
+    assert load_agent_config(["cpu", "drqv2"]).actor_grad_clip == load_agent_config("cpu").actor_grad_clip

@@ -95,7 +95,7 @@ def test_shape_mismatch_names_parameter_and_shapes(tmp_path):
     agent = _agent()
     path = save_checkpoint(tmp_path / "a.pt", agent.state_dict())
     bigger = _agent(hidden_dim=48)
-    with pytest.raises(CheckpointError, match=r"actor\.fc1\.weight.*\(32, 16\).*\(48, 16\)"):
+    with pytest.raises(CheckpointError, match=r"actor\.fc1\.weight.*\(32, 18\).*\(48, 18\)"):
         bigger.load_state_dict(load_checkpoint(path))
     with pytest.raises(CheckpointError, match="version"):
         agent.load_state_dict({"version": 99})

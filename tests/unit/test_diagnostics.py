@@ -49,7 +49,7 @@ def test_routing_weights_are_topk_distributions(policy):
     np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-9)
     assert ((w > 0).sum(axis=1) <= 2).all() and (w >= 0).all()
     # deterministic (dropout off) and independent of the chunking
-    np.testing.assert_allclose(w, routing_weights(policy, image, proprio, batch_size=10), atol=1e-9)
+    np.testing.assert_allclose(w, routing_weights(policy, image, proprio, batch_size=10), atol=1e-6)  # float32 sums
     assert policy.training  # the diagnostic restored the module's mode
 
 

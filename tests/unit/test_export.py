@@ -43,9 +43,11 @@ def _op_types(path):
 @pytest.mark.parametrize("spec,names", [
     (EnvSpec(3, (32, 32), 4, 3), ("tiny",)),  # MoE + proprio
     (EnvSpec(6, (24, 28), 0, 2), ("tiny", "no_moe")),  # 2 cameras, non-square, MLP, no proprio
+    (EnvSpec(6, (32, 36), 4, 3), ("tiny", {"encoder_head": "spatial_softmax", "encoder_keypoints": 6})),  # keypoints
 ])
 def test_onnx_matches_torch(tmp_path, spec, names):
-    policy = _policy(spec, names)
+    over = next((n for n in names if isinstance(n, dict)), {})
+    policy = _policy(spec, [n for n in names if not isinstance(n, dict)], **over)
     path = export_onnx(policy, tmp_path / "policy.onnx")
     ops = _op_types(path)
     assert ("MoE" in ops) == policy.cfg.use_moe and "Gather" not in ops and "Transpose" not in ops

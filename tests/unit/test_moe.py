@@ -80,7 +80,7 @@ def test_aux_terms_values_and_gradient():
 
 def test_moe_actor_gradients_reach_experts_and_gate():
     torch.manual_seed(0)
-    actor = Actor(20, 3, 8, 16, use_moe=True, num_experts=4, top_k=2, expert_hidden=8, gate_hidden=8)
+    actor = Actor(20, 0, 3, 8, 16, use_moe=True, num_experts=4, top_k=2, expert_hidden=8, gate_hidden=8)
     mu, routing = actor(torch.randn(10, 20))
     loss = mu.pow(2).sum() + moe_aux_terms(routing["probs"], routing["topk_idx"])["balance"]
     loss.backward()

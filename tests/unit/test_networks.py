@@ -1,4 +1,5 @@
 """Encoder, augmentation, critic and value predictor shapes and behaviour."""
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -61,13 +62,32 @@ def test_random_shift_float_and_zero_pad():
 
 
 def test_critic_value_and_mlp_actor_shapes():
-    critic = Critic(40, 3, 16, 32)
+    critic = Critic(40, 0, 3, 16, 32)
     q1, q2 = critic(torch.randn(5, 40), torch.rand(5, 3) * 2 - 1)
     assert q1.shape == q2.shape == (5, 1) and not torch.equal(q1, q2)
-    assert ValuePredictor(40, 16, 32)(torch.randn(5, 40)).shape == (5, 1)
-    actor = Actor(40, 3, 16, 32, use_moe=False)
+    assert ValuePredictor(40, 0, 16, 32)(torch.randn(5, 40)).shape == (5, 1)
+    actor = Actor(40, 0, 3, 16, 32, use_moe=False)
     acts = {}
     mu, routing = actor(torch.randn(5, 40), acts=acts)
     assert mu.shape == (5, 3) and routing is None and mu.abs().max() < 1
     assert set(acts) == {"trunk", "fc1", "fc2", "out"}
     assert acts["fc1"].shape == (1, 5, 32)
+
+
+def test_spatial_softmax_head_returns_the_image_coordinates_of_a_peak():
+    from mentor_policy.networks import Encoder
+    enc = Encoder(3, (32, 32), channels=2, head="spatial_softmax", keypoints=2)
+    h, w = enc.conv_hw
+    assert enc.repr_dim == 4 and enc(torch.zeros(1, 3, 32, 32, dtype=torch.uint8)).shape == (1, 4)
+    peak = torch.zeros(1, 2, h, w)
+    peak[0, 0, 2, w - 1] = 1.0  # channel 0: row 2, last column; channel 1: flat
+    with torch.no_grad():
+        enc.keypoints.weight.copy_(torch.eye(2).reshape(2, 2, 1, 1) * 100.0)
+        enc.keypoints.bias.zero_()
+    enc.convs = torch.nn.Sequential()  # feed the map directly (the head is what is tested)
+    out = enc(peak * 255.0 + 127.5)  # the encoder's x / 255 - 0.5 gives back `peak`
+    x0, y0, x1, y1 = out[0].tolist()
+    assert x0 == pytest.approx(1.0, abs=1e-3) and y0 == pytest.approx(-1 + 4 / (h - 1), abs=1e-3)
+    assert x1 == pytest.approx(0.0, abs=1e-5) and y1 == pytest.approx(0.0, abs=1e-5)  # flat map: the centre
+    with pytest.raises(ValueError, match="encoder head"):
+        Encoder(3, (32, 32), head="pooling")

@@ -12,7 +12,7 @@ from mentor_policy.perturb import (perturbable_names, random_perturb, reset_opti
 
 def _actor(use_moe, seed=0):
     torch.manual_seed(seed)
-    return Actor(24, 3, 8, 16, use_moe=use_moe, num_experts=4, top_k=2, expert_hidden=6, gate_hidden=5)
+    return Actor(24, 0, 3, 8, 16, use_moe=use_moe, num_experts=4, top_k=2, expert_hidden=6, gate_hidden=5)
 
 
 def _snapshots(module, k, scale=0.5):
@@ -77,7 +77,7 @@ def test_stats_mean_std_and_floor():
 
 
 def test_random_perturb_critic_and_moe():
-    for module in (Critic(24, 3, 8, 16), _actor(True)):
+    for module in (Critic(24, 0, 3, 8, 16), _actor(True)):
         before = {n: p.detach().clone() for n, p in module.named_parameters()}
         fresh = random_perturb(module, 0.8)
         params = dict(module.named_parameters())

@@ -39,7 +39,7 @@ def test_reach_reward_decreases_with_distance_and_succeeds_inside_radius():
     cfg = task_config("reach")
     target = np.array([0.5, 0.0, 0.15])
     rewards = [reach_reward(target + [d, 0, 0], target, cfg)[0] for d in (0.0, 0.02, 0.05, 0.1, 0.3)]
-    assert rewards[0] == pytest.approx(1.0)
+    assert rewards[0] == pytest.approx(1.0 + cfg.success_bonus)  # shaped 1 + the success bonus
     assert all(a > b for a, b in zip(rewards, rewards[1:]))
     assert reach_reward(target + [0, 0, cfg.success_radius * 0.9], target, cfg)[1]
     assert not reach_reward(target + [0, 0, cfg.success_radius * 1.1], target, cfg)[1]
@@ -105,7 +105,7 @@ def test_peg_reward_success_needs_depth_and_alignment(tip, success):
     cfg = task_config("peg_insertion_round")
     r, ok = peg_reward(np.array(tip), pose([0.5, 0.0, 0.0]), cfg)
     assert ok is success
-    assert 0.0 <= r <= 1.0
+    assert 0.0 <= r <= 1.0 + (cfg.success_bonus if success else 0.0)
 
 
 def test_peg_reward_rises_as_the_peg_descends_into_the_hole():
@@ -176,10 +176,14 @@ def test_reset_pose_sampling_is_seeded_and_bounded():
         assert np.linalg.norm(p[3:]) == pytest.approx(1.0)
 
 
-def test_proprio_is_relative_to_reset_pose():
+def test_proprio_maps_the_workspace_box_and_gripper_range_to_minus_one_one():
     task = get_task("reach")
-    p = task.proprio(state(task.reset_pose[:3] + [0.01, -0.02, 0.03], width=0.05))
-    np.testing.assert_allclose(p, [0.01, -0.02, 0.03, 0.05], atol=1e-6)
+    lo, hi = np.array(task.cfg.safety.workspace_min), np.array(task.cfg.safety.workspace_max)
+    np.testing.assert_allclose(task.proprio(state(lo, width=0.0)), [-1, -1, -1, -1], atol=1e-6)
+    np.testing.assert_allclose(task.proprio(state(hi, width=task.cfg.safety.gripper_max_width)), [1, 1, 1, 1],
+                               atol=1e-6)
+    p = task.proprio(state((lo + hi) / 2 + [0.01, 0, 0], width=task.cfg.safety.gripper_max_width / 2))
+    np.testing.assert_allclose(p, [0.02 / (hi[0] - lo[0]), 0, 0, 0], atol=1e-6)
     assert p.dtype == np.float32
 
 

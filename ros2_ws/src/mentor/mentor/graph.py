@@ -54,6 +54,8 @@ class GraphArgs:
     use_teleop: bool = False  # start teleop_node (keyboard/joystick/SpaceMouse)
     realtime_ignore: bool = False  # franky RealtimeConfig.Ignore (simulator / non-RT kernels only)
     seed: int = 0  # seed for scene randomisation and reset noise
+    eval_every_episodes: int = 20  # train: an evaluation block after every N training episodes (0 = none)
+    eval_episodes: int = 5  # train: deterministic episodes per evaluation block (best.pt from the best block)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -77,6 +79,9 @@ class GraphArgs:
             raise ValueError("robot_ip 'auto' only works with use_sim (franky-sim picks a free loopback address)")
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        if self.eval_every_episodes < 0 or self.eval_episodes < 1:
+            raise ValueError(f"eval_every_episodes must be >= 0 and eval_episodes >= 1, got "
+                             f"{self.eval_every_episodes}, {self.eval_episodes}")
 
     @property
     def source(self) -> str:
@@ -195,6 +200,8 @@ def build_graph(args: GraphArgs) -> list[NodeSpec]:
               "videos_dir": str(run / "videos"), "summary_path": str(run / "deploy_summary.json")}
     if args.mode == "deploy":
         policy.update(checkpoint=args.checkpoint, onnx=args.onnx, max_episodes=args.episodes)
+    else:
+        policy.update(eval_every_episodes=args.eval_every_episodes, eval_episodes=args.eval_episodes)
     nodes.append(NodeSpec("policy", "policy_node", ns, policy, primary=args.mode == "deploy"))
     if args.mode == "train":
         nodes.append(NodeSpec("learner", "learner_node", ns, {

@@ -11,6 +11,15 @@ control loop keeps its CPU), publishes weights every ``publish_weights_every`` u
 and on shutdown, and logs TensorBoard scalars. A restart recovers journal, replay, checkpoint and
 top-K store. With ``max_env_steps`` > 0 the node checkpoints and exits once that many env steps
 were ingested.
+
+Evaluation inside training (the policy runs blocks of deterministic episodes, see
+:mod:`mentor.evaluation`): an episode's success is its is_last record's meta ``success`` (older records:
+a terminal discount of 0). Evaluation episodes go to TensorBoard as ``eval/success`` and ``eval/return``
+and to ``eval.csv``; a complete block as ``eval/block_success`` and a progress line. The states the
+learner published are kept in memory for the last ``policy_cache_versions`` versions (plus the ones an
+open block acts with); when a block scores at least the best success rate so far, the state of its
+weights version is written atomically to ``checkpoints/best.pt`` (with its score, which a restart
+reloads).
 """
 from __future__ import annotations
 
@@ -28,6 +37,7 @@ from std_msgs.msg import String, UInt8MultiArray
 
 from . import qos, wire
 from .common import load_task, run_node, set_torch_threads
+from .evaluation import BlockResult, EpisodeOutcome, EvalBlocks, EvalCsv, VersionCache, beats_best, episode_success
 from .params import declare_config, parse_overrides
 from .policy_io import build_spec
 from .transport import IngestLedger
@@ -60,6 +70,9 @@ class LearnerNodeConfig:
     log_every_s: float = field(default=5.0, metadata={"help": "progress line period [s]"})
     nice: int = field(default=0, metadata={"help": "niceness added to the learner's threads (0-19): on a shared CPU "
                                                    "the control-path nodes get the cores first"})
+    policy_cache_versions: int = field(default=8, metadata={"help": "published policy states kept in memory for "
+                                                                    "checkpoints/best.pt [weights versions]; the "
+                                                                    "versions open evaluation blocks act with are kept too"})
 
     def __post_init__(self) -> None:
         if self.utd <= 0 or self.ack_hz <= 0 or self.log_every_s <= 0 or self.max_updates_per_s < 0:
@@ -70,6 +83,8 @@ class LearnerNodeConfig:
             raise ValueError("transition_topics must name at least one topic")
         if not 0 <= self.nice <= 19:
             raise ValueError(f"nice must be in 0..19, got {self.nice}")
+        if self.policy_cache_versions < 1:
+            raise ValueError(f"policy_cache_versions must be >= 1, got {self.policy_cache_versions}")
 
 
 class LearnerNode(Node):
@@ -84,9 +99,12 @@ class LearnerNode(Node):
         from mentor_policy.replay import EpisodeJournal, ReplayBuffer, ReplayConfig
         task = load_task(self.cfg.task, self.cfg.task_config)
         self.acfg = load_agent_config(self.cfg.agent_config, parse_overrides(self.cfg.agent_overrides))
+        from robot_envs.tasks import check_reward_design
+        check_reward_design(task, self.acfg.discount)  # refuses a reward for which failing pays more
         self.spec = build_spec(task, len(self.cfg.cameras))
         root = self.root = Path(self.cfg.learner_dir)
         self.ckpt_path = root / "checkpoints" / "latest.pt"
+        self.best_path = root / "checkpoints" / "best.pt"
         self.ckpt_path.parent.mkdir(parents=True, exist_ok=True)
         self.agent = MentorAgent(self.spec, self.acfg, device=self.cfg.device, store_dir=root / "topk")
         self.replay = ReplayBuffer(root / "replay", ReplayConfig(
@@ -99,8 +117,13 @@ class LearnerNode(Node):
         self.updates = self.version = self.episodes = self.malformed = 0
         self._restore()
         self.open: dict[str, tuple[int, str]] = self._recover_journal()  # source -> (episode_id, journal key)
+        self.open_meta: dict[str, dict] = {}  # source -> meta of the newest record of its open episode
         self.agent_lock, self.replay_lock = threading.Lock(), threading.Lock()
-        self.ended: queue.Queue = queue.Queue()  # (return, success) of finished episodes for the trainer
+        self.ended: queue.Queue[EpisodeOutcome] = queue.Queue()  # finished episodes, for the trainer thread
+        self.policy_cache = VersionCache(self.cfg.policy_cache_versions)  # weights version -> published state
+        self.eval_blocks = EvalBlocks()
+        self.eval_csv = EvalCsv(root / "eval.csv")
+        self.best_success = self._load_best_score()
         self.last_gap_warn: dict[str, float] = {}
         from torch.utils.tensorboard import SummaryWriter
         self.tb = SummaryWriter(str(root / "tb"))
@@ -134,6 +157,21 @@ class LearnerNode(Node):
         self.version, self.episodes = int(ck["weights_version"]), int(ck["episodes"])
         self.get_logger().info(f"resumed from {self.ckpt_path}: updates {self.updates}, weights v{self.version}")
 
+    def _load_best_score(self) -> float | None:
+        """The success rate stored in ``best.pt`` (None without one): a restart never replaces a better one."""
+        if not self.best_path.exists():
+            return None
+        from mentor_policy.checkpoint import CheckpointError, load_checkpoint
+        try:
+            best = load_checkpoint(self.best_path, mmap=True)
+            score = float(best["eval_success"])
+        except (CheckpointError, KeyError, TypeError, ValueError) as exc:
+            self.get_logger().error(f"{self.best_path} is unreadable ({exc}); the next evaluation block replaces it")
+            return None
+        self.get_logger().info(f"best evaluation so far: success {score:.2f} (weights v{best.get('weights_version')}, "
+                               f"{self.best_path})")
+        return score
+
     def _recover_journal(self) -> dict[str, tuple[int, str]]:
         """Reopen unfinished episodes; the journal's metas repair a ledger that missed its last commit."""
         open_eps = {}
@@ -165,12 +203,15 @@ class LearnerNode(Node):
             return
         key = f"{source}-ep{eid}"
         if source in self.open and self.open[source][0] != eid:
-            self._finalise(source, truncated=True)
+            self._finalise(source, truncated=True, meta=self.open_meta.get(source))
         self.journal.append(key, record, meta)
         self.ledger.commit(source, seq)
         self.open[source] = (eid, key)
+        self.open_meta[source] = meta
+        if meta.get("eval") and int(meta.get("eval_block", -1)) >= 0:  # keep the state this block acts with
+            self.policy_cache.pin(int(meta.get("weights_version", -1)), (source, int(meta["eval_block"])))
         if record["is_last"]:
-            self._finalise(source, truncated=False)
+            self._finalise(source, truncated=False, meta=meta)
         self._publish_ack()
 
     def _warn_gap(self, source: str, seq: int) -> None:
@@ -181,9 +222,12 @@ class LearnerNode(Node):
                                    f"got {seq}; waiting for the resend of {self.ledger.acked.get(source, -1) + 1}.."
                                    f"{seq - 1} (gap events so far: {self.ledger.gaps})")
 
-    def _finalise(self, source: str, truncated: bool) -> None:
+    def _finalise(self, source: str, truncated: bool, meta: dict | None = None) -> None:
+        """Episode of ``source`` -> replay; its outcome (from ``meta``, the is_last record's, or the newest
+        record's when truncated) is queued for the trainer thread."""
         from mentor_policy.replay import ReplayError
-        _eid, key = self.open.pop(source)
+        eid, key = self.open.pop(source)
+        self.open_meta.pop(source, None)
         try:
             episode = self.journal.finish(key)
         except ReplayError as exc:
@@ -198,10 +242,11 @@ class LearnerNode(Node):
         with self.replay_lock:
             self.replay.add_episode(episode)
         self.journal.discard(key)
-        ret = float(np.sum(episode["reward"]))
-        success = bool(episode["discount"][-1] == 0.0)
         self.episodes += 1
-        self.ended.put((ret, success, len(episode["reward"]) - 1, truncated))
+        self.ended.put(EpisodeOutcome.from_meta(
+            meta, source=source, episode_id=eid, ret=float(np.sum(episode["reward"])),
+            success=episode_success(meta, float(episode["discount"][-1])), length=len(episode["reward"]) - 1,
+            truncated=truncated or bool((meta or {}).get("truncated", False)), env_steps=self.env_steps))
 
     def _publish_ack(self) -> None:
         if self.ledger.acked:
@@ -257,19 +302,74 @@ class LearnerNode(Node):
 
     def _handle_ended(self) -> None:
         while not self.ended.empty():
-            ret, success, length, truncated = self.ended.get()
+            ep = self.ended.get()
             with self.agent_lock:
-                self.agent.end_episode(ret, self.env_steps)
-            self.tb.add_scalar("episode/return", ret, self.env_steps)
-            self.tb.add_scalar("episode/success", float(success), self.env_steps)
-            self.tb.add_scalar("episode/length", length, self.env_steps)
-            print(f"learner: episode {self.episodes} return {ret:.3f} success {success} length {length}"
-                  f"{' truncated' if truncated else ''}", flush=True)
+                self.agent.end_episode(ep.ret, self.env_steps)
+            kind = "eval" if ep.eval else "episode"
+            self.tb.add_scalar(f"{kind}/return", ep.ret, ep.env_steps)
+            self.tb.add_scalar(f"{kind}/success", float(ep.success), ep.env_steps)
+            if not ep.eval:
+                self.tb.add_scalar("episode/length", ep.length, ep.env_steps)
+            print(f"learner: {'eval ' if ep.eval else ''}episode {ep.episode_id} ({ep.source}) return {ep.ret:.3f} "
+                  f"success {ep.success} length {ep.length}{' truncated' if ep.truncated else ''}", flush=True)
+            if ep.eval:
+                self._handle_eval_episode(ep)
+
+    # -- evaluation --------------------------------------------------------------------------
+    def _handle_eval_episode(self, ep: EpisodeOutcome) -> None:
+        """eval.csv row; a complete block is scored, blocks that can no longer complete are dropped."""
+        self.eval_csv.append(ep)
+        block = self.eval_blocks.add(ep)
+        while self.eval_blocks.abandoned:
+            stale = self.eval_blocks.abandoned.pop(0)
+            self.policy_cache.unpin((stale.source, stale.block))
+            self.get_logger().warning(f"evaluation block {stale.block} of {stale.source} is incomplete "
+                                      f"({len(stale.episodes)} episodes arrived): not scored")
+        if block is not None:
+            self._finish_block(block)
+
+    def _finish_block(self, block: BlockResult) -> None:
+        """TensorBoard + progress line; best.pt when the block is valid and at least as good as the best."""
+        try:
+            n, rate = len(block.episodes), block.success_rate
+            self.tb.add_scalar("eval/block_success", rate, block.env_steps)
+            print(f"learner: eval block {block.block} ({block.source}) weights v{block.weights_version}: success "
+                  f"{sum(e.success for e in block.episodes)}/{n} = {rate:.2f}, mean return {block.mean_return:.3f} "
+                  f"at env_steps {block.env_steps} (best so far "
+                  f"{'none' if self.best_success is None else f'{self.best_success:.2f}'})", flush=True)
+            if not block.valid:
+                self.get_logger().warning(f"evaluation block {block.block} of {block.source} not scored: {block.reason}")
+            elif beats_best(rate, self.best_success):
+                self._save_best(block)
+        finally:
+            self.policy_cache.unpin((block.source, block.block))
+
+    def _save_best(self, block: BlockResult) -> None:
+        cached = self.policy_cache.get(block.weights_version)
+        if cached is None:
+            self.get_logger().warning(f"weights v{block.weights_version} of evaluation block {block.block} are no "
+                                      f"longer cached (kept: {self.policy_cache.versions()}): best.pt not updated")
+            return
+        state, steps = cached
+        from mentor_policy.checkpoint import save_checkpoint
+        save_checkpoint(self.best_path, {
+            "policy": state, "weights_version": block.weights_version, "env_steps": steps,
+            "eval_env_steps": block.env_steps, "eval_success": block.success_rate, "eval_return": block.mean_return,
+            "eval_episodes": len(block.episodes), "eval_block": block.block, "source": block.source,
+            **self._run_description()})
+        self.best_success = block.success_rate
+        print(f"learner: new best evaluation {block.success_rate:.2f} (weights v{block.weights_version}) -> "
+              f"{self.best_path}", flush=True)
+
+    def _run_description(self) -> dict:
+        """What a deploy needs besides the weights: the agent config the networks were built from, task, cameras."""
+        return {"agent_config": self.acfg.to_dict(), "task": self.cfg.task, "cameras": list(self.cfg.cameras)}
 
     def _publish_weights(self) -> None:
         with self.agent_lock:
             state = self.agent.policy_state()
         self.version += 1
+        self.policy_cache.put(self.version, (state, self.env_steps))
         self.pub_weights.publish(wire.bytes_to_msg(encode_weights(self.version, self.env_steps, state)))
         self.tb.add_scalar("learner/weights_version", self.version, self.updates)
 
@@ -277,7 +377,8 @@ class LearnerNode(Node):
         from mentor_policy.checkpoint import save_checkpoint
         with self.agent_lock:
             obj = {"agent": self.agent.state_dict(), "policy": self.agent.policy_state(), "env_steps": self.env_steps,
-                   "updates": self.updates, "weights_version": self.version, "episodes": self.episodes}
+                   "updates": self.updates, "weights_version": self.version, "episodes": self.episodes,
+                   **self._run_description()}
             save_checkpoint(self.ckpt_path, obj)
         self.get_logger().info(f"checkpoint {self.ckpt_path} at update {self.updates}")
 

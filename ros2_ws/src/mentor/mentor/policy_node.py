@@ -23,6 +23,12 @@ New weights (``learner/weights``) are decoded on a thread of their own and swapp
 ticks; the version in use is published on ``policy/weights_version``. The loop never blocks on
 the learner. Deploy mode saves one video per episode and a summary JSON at the end; training saves
 every ``video_every``-th episode.
+Evaluation inside training (train mode): after every ``eval_every_episodes`` training episodes a block of
+``eval_episodes`` deterministic episodes runs (the mean action: no noise, no random warm-up), all with
+one weights version (new weights wait until the block ended). Their records are stored and sent like
+any other; each record's meta says ``eval``, ``eval_block`` and ``weights_version``, and the is_last
+record's meta adds ``success`` (success at any step), ``truncated`` and ``eval_episodes`` (see
+:mod:`mentor.evaluation`).
 """
 from __future__ import annotations
 
@@ -46,6 +52,7 @@ from std_srvs.srv import Trigger
 from . import qos, wire
 from .common import (DONE, RUNNING, StateAssembler, drop_realtime, load_task, run_node, set_thread_realtime,
                      set_torch_threads)
+from .evaluation import EvalSchedule, WeightsHold
 from .params import declare_config, parse_overrides
 from .policy_io import EpisodeVideo, FrameStacker, build_spec, load_deploy_policy
 from .tick_clock import TickClock, TickClockConfig
@@ -81,6 +88,8 @@ class PolicyNodeConfig:
     videos_dir: str = field(default="runs/default/videos", metadata={"help": "episode videos (mp4) directory"})
     video_every: int = field(default=10, metadata={"help": "train: record every N-th episode (0 = none); deploy records all"})
     summary_path: str = field(default="runs/default/deploy_summary.json", metadata={"help": "deploy summary JSON"})
+    eval_every_episodes: int = field(default=20, metadata={"help": "train: run an evaluation block after every N training episodes [episodes] (0 = no evaluation)"})
+    eval_episodes: int = field(default=5, metadata={"help": "train: deterministic episodes per evaluation block [episodes], all with one weights version"})
 
     def __post_init__(self) -> None:
         if self.tick_source not in ("frame", "camera", "timer"):
@@ -99,6 +108,7 @@ class PolicyNodeConfig:
             raise ValueError(f"tick_offset_s must be below the control period, got {self.tick_offset_s}")
         if self.mode == "deploy" and not (self.checkpoint or self.onnx):
             raise ValueError("deploy mode needs checkpoint or onnx")
+        EvalSchedule(self.eval_every_episodes, self.eval_episodes)  # validates both
 
 
 class ReceivedFrame(NamedTuple):
@@ -122,6 +132,10 @@ class PolicyNode(Node):
         self.agent_cfg = load_agent_config(self.cfg.agent_config, parse_overrides(self.cfg.agent_overrides))
         self.spec = build_spec(self.task, len(self.cfg.cameras))
         self.policy, self.version = self._make_policy()
+        self.agent_cfg = getattr(self.policy, "agent_cfg", None) or self.agent_cfg  # deploy: the checkpoint's
+        # evaluation blocks inside training; the schedule depends on episode ids only (restart-proof)
+        self.schedule = EvalSchedule(self.cfg.eval_every_episodes if self.train else 0, self.cfg.eval_episodes)
+        self.weights_hold = WeightsHold(self.schedule)
         self.weights_arrivals = self.weights_staged_arrival = 0  # learner/weights messages received / staged
         self.stacker = FrameStacker(self.agent_cfg.frame_stack)
         self.frames: dict[str, ReceivedFrame] = {}  # camera -> its newest valid frame
@@ -190,7 +204,8 @@ class PolicyNode(Node):
             from mentor_policy.policy import ActorPolicy
             return ActorPolicy(self.spec, self.agent_cfg, device=self.cfg.device), 0
         return load_deploy_policy(self.cfg.onnx, self.cfg.checkpoint, self.spec, self.agent_cfg, self.cfg.device,
-                                  self.cfg.ort_threads, self.cfg.ort_spin), 0
+                                  self.cfg.ort_threads, self.cfg.ort_spin, log=self.get_logger().warning,
+                                  task=self.cfg.task, cameras=self.cfg.cameras), 0
 
     def _last_outbox_record(self):
         """(episode_id, t, record) of the newest outbox record: a restarted node never continues it."""
@@ -387,6 +402,7 @@ class PolicyNode(Node):
             if self.ended_episode is not None and eid <= self.ended_episode:
                 return
             self._open_episode(eid)
+            self.weights_hold.on_open(eid)
         obs = self._observe()
         if obs is None:
             return
@@ -457,10 +473,11 @@ class PolicyNode(Node):
             self.ep["video"].add(raw)
 
     def _act(self, stacked: np.ndarray, proprio: np.ndarray) -> np.ndarray:
+        """Train: exploration at the learner's step count, or the mean action in an eval episode."""
         if self.train:
             step = self.weights_step + self.ep["steps_since_weights"]
             self.ep["steps_since_weights"] += 1
-            return np.asarray(self.policy.act(stacked, proprio, step, eval_mode=False), dtype=np.float32)
+            return np.asarray(self.policy.act(stacked, proprio, step, eval_mode=self.ep["eval"]), dtype=np.float32)
         return np.asarray(self.policy.act(stacked, proprio), dtype=np.float32)
 
     def _records_video(self, eid: int) -> bool:
@@ -474,8 +491,10 @@ class PolicyNode(Node):
             if self._records_video(eid) else None
         self.ep = {"id": eid, "t": 0, "return": 0.0, "success": False, "prev_action": np.zeros(self.spec.action_dim,
                    np.float32), "prev_intervention": False, "video": video, "steps_since_weights": 0,
-                   "last_sent": None}
-        self.get_logger().info(f"episode {eid} started (weights version {self.version})")
+                   "last_sent": None, "eval": self.schedule.is_eval(eid) or not self.train,
+                   "eval_block": self.schedule.block(eid)}
+        kind = f", eval block {self.ep['eval_block']}" if self.ep["eval_block"] >= 0 else ""
+        self.get_logger().info(f"episode {eid} started (weights version {self.version}{kind})")
 
     def _truncate_resumed(self, eid: int) -> None:
         """Restarted mid-episode ``eid``: close the learner's copy (is_last) and ask for a new episode."""
@@ -489,17 +508,19 @@ class PolicyNode(Node):
     def _close_episode(self, truncated: bool, request_end: bool | None = None) -> None:
         ep, self.ep = self.ep, None
         self.ended_episode = ep["id"]
+        self.weights_hold.on_close(ep["id"])
         if truncated and ep["last_sent"] is not None and not ep["last_sent"]["is_last"]:
             self._emit({**ep["last_sent"], "is_first": False, "is_last": True, "reward": 0.0, "discount": 1.0},
-                       ep=ep)  # close the learner's copy; the repeated obs carries no reward
+                       ep=ep, truncated=True)  # close the learner's copy; the repeated obs carries no reward
         if ep["video"] is not None:
             ep["video"].close()
         summary = {"episode_id": ep["id"], "steps": ep["t"], "return": ep["return"], "success": ep["success"],
-                   "truncated": truncated}
+                   "truncated": truncated, "eval": ep["eval"]}
         self.done_episodes.append(summary)
         self.pub_summary.publish(wire.json_to_msg(summary))  # the episode node's episodes.csv uses these counts
         self.get_logger().info(f"episode {ep['id']} done: {ep['t']} steps, return {ep['return']:.3f}, "
-                               f"success {ep['success']}{' (truncated)' if truncated else ''}")
+                               f"success {ep['success']}{' (eval)' if ep['eval'] else ''}"
+                               f"{' (truncated)' if truncated else ''}")
         request_end = (not truncated) if request_end is None else request_end
         if request_end and self.cli_end.service_is_ready():
             self.cli_end.call_async(Trigger.Request())
@@ -507,19 +528,27 @@ class PolicyNode(Node):
             self.get_logger().error("episode/end service not available: the episode node is down?")
 
     # -- transitions -------------------------------------------------------------------------
-    def _emit(self, record: dict, ep: dict | None = None) -> None:
+    def _emit(self, record: dict, ep: dict | None = None, truncated: bool = False) -> None:
         ep = ep or self.ep
         ep["last_sent"] = record
         if not self.train:
             return
         from mentor_policy.replay import encode_step_record
         seq = self.outbox.next_seq
-        payload = encode_step_record(record, {"source": self.cfg.source, "seq": seq, "episode_id": ep["id"],
-                                              "t": ep["t"]})
+        payload = encode_step_record(record, self._record_meta(seq, ep, bool(record["is_last"]), truncated))
         self.outbox.append(seq, payload)  # fsync: holds no lock, so frames and acks keep arriving
         self.outbox.mark_sent(seq)
         if self._publish_transition(payload):
             self.ticks["sent"] += 1
+
+    def _record_meta(self, seq: int, ep: dict, last: bool, truncated: bool) -> dict:
+        """Meta of a step record: transport ids, evaluation flags; the is_last one adds the episode's outcome."""
+        meta = {"source": self.cfg.source, "seq": seq, "episode_id": ep["id"], "t": ep["t"], "eval": ep["eval"],
+                "eval_block": ep["eval_block"], "weights_version": self.version}
+        if last:
+            meta.update(success=bool(ep["success"]), truncated=truncated,
+                        eval_episodes=self.schedule.episodes if ep["eval"] else 0)
+        return meta
 
     def _resend(self) -> None:
         due = self.outbox.due(self.cfg.resend_after_s, self.cfg.resend_per_tick)
@@ -543,6 +572,9 @@ class PolicyNode(Node):
         return True
 
     def _swap_weights(self) -> None:
+        """Swap in staged weights, except during an evaluation block (they stay staged until it ended)."""
+        if self.weights_hold.holding and self.version > 0:
+            return
         with self.lock:
             pending, self.pending_weights = self.pending_weights, None
         if pending is None:

@@ -1,7 +1,11 @@
 """``mentor-run``: start the MENTOR graph without ``ros2 launch`` (one process per node).
 
     mentor-run train --use-sim --task reach --run-dir runs/x [--steps N] [--agent-config tiny]
-    mentor-run deploy --use-sim --task reach --run-dir runs/eval --checkpoint runs/x/learner/checkpoints/latest.pt
+    mentor-run deploy --use-sim --task reach --run-dir runs/eval --checkpoint runs/x/learner/checkpoints/best.pt
+
+Training evaluates the policy inside the run (``--eval-every-episodes``, ``--eval-episodes``) and keeps the
+best-scoring weights in ``<run_dir>/learner/checkpoints/best.pt`` next to the newest, ``latest.pt``; deploy
+takes either (``--checkpoint``).
 
 Each node of :func:`mentor.graph.build_graph` runs as
 ``python -m mentor.<module> --ros-args -r __ns:=/<ns> -r __node:=<name> --params-file <run_dir>/params/<name>.yaml``.
@@ -187,7 +191,9 @@ def run_graph(nodes: list[NodeSpec], run_dir: Path, domain_id: int | None, local
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, GraphArgs]:
-    p = argparse.ArgumentParser(prog="mentor-run", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="mentor-run", description=__doc__.split("\n\n")[0], epilog=(
+        "Deploy a training run's weights: mentor-run deploy --run-dir runs/eval --checkpoint "
+        "runs/x/learner/checkpoints/best.pt (the best evaluation block) or .../latest.pt (the newest)."))
     p.add_argument("mode", choices=["train", "deploy"])
     p.add_argument("--task", default="reach")
     p.add_argument("--task-config", default="", help="YAML file overriding the task's config")
@@ -205,9 +211,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
     p.add_argument("--cameras", default="", help="comma-separated camera names (default: the task's)")
     p.add_argument("--camera-serials", default="", help="comma-separated RealSense serials (real)")
     p.add_argument("--config-file", default="", help="ROS parameter YAML merged under the derived values")
-    p.add_argument("--checkpoint", default="")
+    p.add_argument("--checkpoint", default="",
+                   help="deploy: learner checkpoint, <train run>/learner/checkpoints/best.pt (the best evaluation "
+                        "block's weights) or latest.pt (the newest), or a bare policy state; the policy is built "
+                        "from the agent config it records")
     p.add_argument("--onnx", default="")
-    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--episodes", type=int, default=10, help="deploy: evaluation episodes")
+    p.add_argument("--eval-every-episodes", type=int, default=20,
+                   help="train: a block of deterministic evaluation episodes after every N training episodes "
+                        "(0 = no evaluation)")
+    p.add_argument("--eval-episodes", type=int, default=5, help="train: episodes per evaluation block")
     p.add_argument("--teleop", action="store_true", help="start the teleop node")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: inherited)")
@@ -219,7 +232,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
                   camera_serials=[s for s in a.camera_serials.split(",") if s], run_dir=a.run_dir,
                   agent_config=a.agent_config, agent_overrides=a.agent_overrides, control_hz=a.control_hz, max_env_steps=a.steps,
                   config_file=a.config_file, checkpoint=a.checkpoint, onnx=a.onnx, episodes=a.episodes,
-                  use_teleop=a.teleop, seed=a.seed)
+                  use_teleop=a.teleop, seed=a.seed, eval_every_episodes=a.eval_every_episodes,
+                  eval_episodes=a.eval_episodes)
     return a, g
 
 

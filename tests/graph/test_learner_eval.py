@@ -1,0 +1,149 @@
+"""Learner node (real rclpy, in this process): evaluation blocks -> eval.csv, best.pt, best score across a restart.
+
+Step records are encoded as the policy sends them and handed to the node's transition callback; no updates
+run (num_seed_frames is out of reach), so the test only exercises ingest and evaluation bookkeeping.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+
+from mentor import wire
+from mentor.graph import NodeSpec, write_params_yaml
+
+pytestmark = pytest.mark.ros
+
+OVERRIDES = ("{batch_size: 4, hidden_dim: 16, feature_dim: 8, encoder_channels: 4, num_experts: 2, moe_top_k: 1, "
+             "expert_hidden_dim: 8, gate_hidden_dim: 8, frame_stack: 2}")
+BLOCK = 2  # eval_episodes in the records' meta
+
+
+class Robot:
+    """Plays one policy node: numbered step records of short episodes."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+
+    def episode(self, node, eid: int, version: int, success: bool, block: int = -1) -> None:
+        from mentor_policy.replay import encode_step_record
+        for t in range(3):
+            last = t == 2
+            record = {"image": np.zeros((3, 84, 84), np.uint8), "proprio": np.zeros(4, np.float32),
+                      "action": np.zeros(3, np.float32), "reward": 0.0 if t == 0 else 1.0, "discount": 1.0,
+                      "is_first": t == 0, "is_last": last, "intervention": False}
+            meta = {"source": "robot", "seq": self.seq, "episode_id": eid, "t": t, "eval": block >= 0,
+                    "eval_block": block, "weights_version": version}
+            if last:
+                meta.update(success=success, truncated=False, eval_episodes=BLOCK if block >= 0 else 0)
+            node._on_transition(wire.bytes_to_msg(encode_step_record(record, meta)))
+            self.seq += 1
+
+
+def _start(tmp: Path):
+    params = {"task": "reach", "cameras": ["front"], "agent_config": "tiny", "agent_overrides": OVERRIDES,
+              "learner_dir": str(tmp / "learner"), "num_seed_frames": 10**9, "log_every_s": 60.0}
+    path = write_params_yaml(NodeSpec("learner", "learner_node", "", params), tmp / "params")
+    rclpy.init(args=["--ros-args", "--params-file", str(path)])
+    from mentor.learner_node import LearnerNode
+    return LearnerNode()
+
+
+def _stop(node) -> None:
+    node.shutdown()
+    node.destroy_node()
+    rclpy.shutdown()
+
+
+def _wait_rows(csv: Path, rows: int, node, timeout_s: float = 60.0) -> None:
+    """Until eval.csv holds ``rows`` rows and the trainer thread has handled every finished episode."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if csv.exists() and len(csv.read_text().splitlines()) - 1 >= rows and node.ended.empty():
+            time.sleep(0.3)  # the block of the last row is scored right after it
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"eval.csv did not reach {rows} rows")
+
+
+def _best(tmp: Path) -> dict:
+    from mentor_policy.checkpoint import load_checkpoint
+    return load_checkpoint(tmp / "learner" / "checkpoints" / "best.pt")
+
+
+def test_eval_blocks_write_eval_csv_and_keep_the_best_across_a_restart(tmp_path):
+    from mentor_policy.checkpoint import load_checkpoint
+    csv = tmp_path / "learner" / "eval.csv"
+    robot = Robot()
+    node = _start(tmp_path)
+    try:
+        v1 = node.version
+        robot.episode(node, 0, v1, success=True)  # training episodes: not in eval.csv
+        robot.episode(node, 1, v1, success=False)
+        robot.episode(node, 2, v1, success=True, block=0)
+        node._publish_weights()  # a new version arrives during the block: the policy holds it back
+        robot.episode(node, 3, v1, success=False, block=0)
+        _wait_rows(csv, 2, node)
+        best = _best(tmp_path)
+        assert (best["weights_version"], best["eval_success"], best["eval_episodes"], best["eval_block"]) == \
+            (v1, 0.5, BLOCK, 0)
+        assert best["eval_return"] == 2.0 and best["task"] == "reach" and best["cameras"] == ["front"]
+        assert best["agent_config"]["hidden_dim"] == 16 and best["env_steps"] == 0 and best["eval_env_steps"] == 12
+        cached = node.policy_cache.get(v1)[0]
+        assert best["policy"].keys() == cached.keys()
+        assert all(bool((best["policy"][k] == cached[k]).all()) for k in cached)
+        v2 = node.version
+        robot.episode(node, 6, v2, success=False, block=1)  # a worse block does not replace best.pt
+        robot.episode(node, 7, v2, success=False, block=1)
+        _wait_rows(csv, 4, node)
+        assert _best(tmp_path)["weights_version"] == v1
+    finally:
+        _stop(node)
+    latest = load_checkpoint(tmp_path / "learner" / "checkpoints" / "latest.pt")
+    assert latest["task"] == "reach" and latest["cameras"] == ["front"] and latest["agent_config"]["frame_stack"] == 2
+    rows = csv.read_text().splitlines()
+    assert rows[0] == "env_steps,source,episode_id,weights_version,block,success,return"
+    assert [r.split(",")[2:6] for r in rows[1:]] == [["2", str(v1), "0", "1"], ["3", str(v1), "0", "0"],
+                                                     ["6", str(v2), "1", "0"], ["7", str(v2), "1", "0"]]
+
+    node = _start(tmp_path)  # restart: the best score comes back from best.pt
+    try:
+        assert node.best_success == 0.5
+        v3 = node.version
+        robot.episode(node, 10, v3, success=False, block=2)
+        robot.episode(node, 11, v3, success=True, block=2)  # a tie: the newer weights win
+        _wait_rows(csv, 6, node)
+        assert _best(tmp_path)["weights_version"] == v3 > v1
+        robot.episode(node, 14, v3, success=True, block=3)  # mixed versions: not scored
+        robot.episode(node, 15, v3 + 1, success=True, block=3)
+        _wait_rows(csv, 8, node)
+        assert _best(tmp_path)["weights_version"] == v3
+    finally:
+        _stop(node)
+
+
+def test_deploy_loads_the_learners_best_and_latest(tmp_path):
+    """``mentor-run deploy --checkpoint .../best.pt`` or ``.../latest.pt``: both build the trained networks."""
+    from mentor_policy.config import load_agent_config
+    from mentor.common import load_task
+    from mentor.policy_io import build_spec, load_deploy_policy
+    robot = Robot()
+    node = _start(tmp_path)
+    try:
+        for eid in (2, 3):
+            robot.episode(node, eid, node.version, success=True, block=0)
+        _wait_rows(tmp_path / "learner" / "eval.csv", 2, node)
+    finally:
+        _stop(node)
+    spec = build_spec(load_task("reach", ""), 1)
+    ckpts = tmp_path / "learner" / "checkpoints"
+    for name in ("best.pt", "latest.pt"):
+        warnings: list[str] = []
+        policy = load_deploy_policy("", str(ckpts / name), spec, load_agent_config("tiny"), device="cpu",
+                                    log=warnings.append, task="reach", cameras=["front"])
+        assert policy.agent_cfg.hidden_dim == 16 and policy.agent_cfg.frame_stack == 2
+        action = policy.act(np.zeros((6, 84, 84), np.uint8), np.zeros(4, np.float32))
+        assert action.shape == (3,) and any("hidden_dim" in w for w in warnings)
