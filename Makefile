@@ -37,7 +37,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
 # Speed and memory figures (printed, never asserted). Learning curves: benchmarks/learning.py, see docs/benchmarks.md.
-BENCHMARKS := update_time act_latency replay_memory render_time command_latency env_steps control_loop weight_sync transition_ingest
+BENCHMARKS := update_time act_latency replay_memory render_time command_latency env_steps fast_env_steps control_loop weight_sync transition_ingest
 bench: $(STAMP)
 	@for b in $(BENCHMARKS); do echo "== benchmarks/$$b.py"; MUJOCO_GL=egl $(PY) benchmarks/$$b.py || exit 1; done
 

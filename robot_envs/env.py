@@ -237,12 +237,14 @@ def default_sim_cameras(names: Sequence[str], image_size: tuple[int, int]) -> li
     """SimCameraConfigs for the named cameras from a small catalogue that sees the workspace.
 
     ``front``: facing the robot from +x, above the table; ``side``: from -y; ``top``: from above.
+    ``front`` and ``side`` look at the centre of the tasks' work area from about 0.65 m, so that
+    together they fix a point's 3D position and a 3 cm target spans ~8 pixels at 84x84.
     """
     from robot_envs.sim import SimCameraConfig
 
     catalogue = {
-        "front": dict(position=(1.15, 0.0, 0.60), target=(0.50, 0.0, 0.14), fovy=50.0),
-        "side": dict(position=(0.50, -0.85, 0.50), target=(0.50, 0.0, 0.14), fovy=50.0),
+        "front": dict(position=(1.08, 0.0, 0.42), target=(0.48, 0.0, 0.13), fovy=50.0),
+        "side": dict(position=(0.48, -0.66, 0.38), target=(0.48, 0.0, 0.13), fovy=50.0),
         "top": dict(position=(0.50, 0.0, 0.95), quaternion=(0.0, 0.0, 0.7071068, 0.7071068), target=None, fovy=50.0),
     }
     unknown = [n for n in names if n not in catalogue]
@@ -279,7 +281,10 @@ def make(task: str | Task, backend: str = "sim", *, config_file: str | None = No
          robot_config: Any = None, camera_devices: Sequence[Camera] | None = None,
          confirm_reset: ConfirmReset | None = None, label_source: LabelSource | None = None,
          **overrides: Any) -> RobotEnv:
-    """Build a RobotEnv for ``task`` (a registered name or a Task) on ``backend`` "sim" or "real".
+    """Build a RobotEnv for ``task`` (a registered name or a Task) on ``backend`` "sim", "mujoco" or "real".
+
+    "mujoco": the sim backend's world stepped directly in MuJoCo, no franky-sim server and no real-time
+    pacing (``robot_envs.sim.direct``); ``sim`` is then a ``MujocoBackendConfig``.
 
     ``config_file`` (YAML) and ``overrides`` (dotted keys allowed) configure a task given by name.
     Sim: ``sim`` configures the SimWorld / arm. Real: ``robot_config`` is a FrankyRobotConfig (its
@@ -294,9 +299,14 @@ def make(task: str | Task, backend: str = "sim", *, config_file: str | None = No
         if robot_config is not None or camera_devices is not None:
             raise ValueError("robot_config/camera_devices are for backend='real'; configure the sim with sim=SimBackendConfig(...)")
         return _make_sim(task, env_config, sim or SimBackendConfig(), confirm_reset, label_source)
+    if backend == "mujoco":
+        if robot_config is not None or camera_devices is not None:
+            raise ValueError("robot_config/camera_devices are for backend='real'; configure the mujoco backend with "
+                             "sim=MujocoBackendConfig(...)")
+        return _make_mujoco(task, env_config, sim, confirm_reset, label_source)
     if backend == "real":
         return _make_real(task, env_config, robot_config, camera_devices, confirm_reset, label_source)
-    raise ValueError(f"backend must be 'sim' or 'real', got {backend!r}")
+    raise ValueError(f"backend must be 'sim', 'mujoco' or 'real', got {backend!r}")
 
 
 def _make_sim(task: Task, env_config, sim: SimBackendConfig, confirm_reset, label_source) -> RobotEnv:
@@ -316,6 +326,45 @@ def _make_sim(task: Task, env_config, sim: SimBackendConfig, confirm_reset, labe
         opened.append(world)
         robot = FrankyRobot(FrankyRobotConfig(**{"hostname": world.hostname, "ignore_realtime": True,
                                                  **sim.robot_overrides}))
+        robot.connect()
+        opened.append(robot)
+        cameras = []
+        for name in task.cfg.cameras:
+            cam = SimCamera(world, name)
+            cam.open()
+            opened.append(cam)
+            cameras.append(cam)
+        return RobotEnv(robot, cameras, task, world.clock, world=world, config=env_config,
+                        confirm_reset=confirm_reset, label_source=label_source)
+    except BaseException:
+        _close_all(opened)
+        raise
+
+
+def _make_mujoco(task: Task, env_config, cfg, confirm_reset, label_source) -> RobotEnv:
+    """The ``mujoco`` backend: the sim backend's FR3 model, scene and cameras stepped directly in MuJoCo
+    (``robot_envs.sim.direct``); ``cfg`` is a MujocoBackendConfig or None. By default the arm moves like
+    the sim backend's (the dynamics factors of ``SimBackendConfig().robot_overrides``)."""
+    if not isinstance(task, SimTask):
+        raise ValueError(f"task '{task.name}' is a real-robot task; use backend='real'")
+    from robot_envs.sim import SimCamera, SimWorldConfig
+    from robot_envs.sim.direct import DirectSimWorld, MujocoBackendConfig, MujocoRobot, MujocoRobotConfig
+
+    cfg = cfg if cfg is not None else MujocoBackendConfig()
+    if not isinstance(cfg, MujocoBackendConfig):
+        raise ValueError(f"backend='mujoco' is configured with sim=MujocoBackendConfig(...), got {type(cfg).__name__}")
+    cams = cfg.sim_cameras
+    if cams is None:
+        cams = default_sim_cameras(task.cfg.cameras, task.cfg.image_size)
+    robot_cfg = cfg.robot
+    if robot_cfg is None:  # the arm of the sim backend
+        robot_cfg = MujocoRobotConfig.matching_franky(SimBackendConfig().robot_overrides)
+    world = DirectSimWorld(SimWorldConfig(cameras=list(cams)), scene_hooks=[task.add_to_scene])
+    opened: list = []
+    try:
+        world.start()
+        opened.append(world)
+        robot = MujocoRobot(world, robot_cfg)
         robot.connect()
         opened.append(robot)
         cameras = []

@@ -1,4 +1,5 @@
-"""Simulated world: franky-sim FR3 + MuJoCo task scene + rendered cameras.
+"""Simulated world: franky-sim FR3 + MuJoCo task scene + rendered cameras (served to franky by
+``SimWorld``, or stepped in-process by ``DirectSimWorld`` / ``MujocoRobot``: ``robot_envs.sim.direct``).
 
 Headless rendering: MUJOCO_GL defaults to "egl" (set before mujoco is imported anywhere in here).
 Names are imported lazily so that ``python -m robot_envs.sim.world`` runs cleanly.
@@ -16,6 +17,11 @@ _EXPORTS = {
     "SimWorldConfig": "robot_envs.sim.world",
     "SimWorldError": "robot_envs.sim.world",
     "SimCamera": "robot_envs.sim.camera",
+    "DirectSimWorld": "robot_envs.sim.direct",
+    "MujocoBackendConfig": "robot_envs.sim.direct",
+    "MujocoRobot": "robot_envs.sim.direct",
+    "MujocoRobotConfig": "robot_envs.sim.direct",
+    "SteppedClock": "robot_envs.sim.direct",
 }
 __all__ = sorted(_EXPORTS)
 

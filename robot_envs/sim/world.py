@@ -205,15 +205,8 @@ class SimWorld:
         if self._thread is not None:
             raise SimWorldError("SimWorld already started")
         from franky_sim import SimulationServer
-        from franky_sim.mujoco_simulator import MujocoSimulator
 
-        self._sim = MujocoSimulator(enable_visualization=False)
-        self._sim.init()
-        kwargs = {}
-        if self.cfg.initial_joint_positions is not None:
-            kwargs["initial_q"] = self.cfg.initial_joint_positions
-        self._sim.add_robot(**kwargs)
-        self._build_scene()
+        self._create_simulator()
         candidates = _auto_hostnames() if self.cfg.hostname == "auto" else [self.cfg.hostname]
         self._server = SimulationServer(self._sim, hostname_candidates=candidates)
         try:
@@ -253,6 +246,20 @@ class SimWorld:
         self.close()
 
     # -- scene ----------------------------------------------------------------------------------
+    def _create_simulator(self) -> None:
+        """Create franky-sim's MuJoCo simulator with the FR3 and build the task scene into it (not
+        compiled yet: ``self._sim.start()`` compiles it; the franky-sim server calls that itself).
+        Shared with ``robot_envs.sim.direct.DirectSimWorld``, which steps the same model without a server."""
+        from franky_sim.mujoco_simulator import MujocoSimulator
+
+        self._sim = MujocoSimulator(enable_visualization=False)
+        self._sim.init()
+        kwargs = {}
+        if self.cfg.initial_joint_positions is not None:
+            kwargs["initial_q"] = self.cfg.initial_joint_positions
+        self._sim.add_robot(**kwargs)
+        self._build_scene()
+
     def _build_scene(self) -> None:
         builder = SceneBuilder(self._sim.scene, self._sim.worldbody, ROBOT_PREFIX)
         if self.cfg.table_height > 0:

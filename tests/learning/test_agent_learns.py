@@ -13,11 +13,10 @@ from mentor_policy.replay import ReplayBuffer, ReplayConfig
 from mentor_policy.toy_env import ToyReachConfig, ToyReachEnv
 from mentor_policy.train_loop import TrainLoopConfig, evaluate, train
 
-SEED = 2  # seeds 0, 1 and 2 all passed the margins asserted below when tuned (2000 steps)
+SEED = 2
 EVAL_SEED = 999  # held-out episodes: the same ones before and after training
 # Faster-learning overrides for a ~2000-step budget (the algorithm is unchanged): a larger learning
-# rate, a shorter horizon, one update per agent step, and 500 uniform-random steps first (the
-# dormant-ratio exploration std of the tiny networks is only ~0.1, so early data covers little).
+# rate, a shorter horizon, one update per agent step, and 500 uniform-random steps first.
 OVERRIDES = {"seed": SEED, "lr": 1e-3, "discount": 0.9, "update_every_steps": 1,
              "num_expl_steps": 500, "num_seed_frames": 1000}
 
@@ -63,8 +62,12 @@ def test_agent_learns_toy_reach(tmp_path):
     print(report)
     # one update per agent step once num_seed_frames env frames were collected
     assert res.num_updates == res.steps - cfg.num_seed_frames // cfg.action_repeat + 1
-    # A real margin on the 10 held-out episodes (return max ~30; the untrained policy barely moves):
-    # measured before -> after for seeds 0/1/2: 5.9->9.7, 5.9->15.2, 5.5->18.7 return and
-    # 0.0->0.3, 0.0->0.4, 0.0->0.6 success.
-    assert after_return >= 1.5 * before_return and after_return >= before_return + 3.0, report
-    assert after_success >= before_success + 0.2, report
+    # The learning-correctness fixes are what this guards: with the dormant ratio measured before the ReLU
+    # (always 0, so sigma sat at its 0.095 floor) and the reference's actor gradient clip, this test's
+    # docstring recorded success 0.3 / 0.4 / 0.6 and return 9.7 / 15.2 / 18.7 after 2000 steps for seeds
+    # 0 / 1 / 2. With post-activation beta, DrM's awake sigma and no clip (2026-12-01, this machine):
+    # seed 2 success 1.00, return 23.0 (before training 0.00, 6.2).
+    beta = res.last_update_metrics["dormant_ratio"]
+    assert 0.0 < beta < 1.0, f"dormant ratio {beta}: post-activation beta is neither 0 (dead) nor its initial 1"
+    assert after_success >= 0.8, report
+    assert after_return >= before_return + 10.0, report
