@@ -313,19 +313,29 @@ def _make_sim(task: Task, env_config, sim: SimBackendConfig, confirm_reset, labe
     if not isinstance(task, SimTask):
         raise ValueError(f"task '{task.name}' is a real-robot task; use backend='real'")
     from robot_envs.franky_robot import FrankyRobot, FrankyRobotConfig
-    from robot_envs.sim import SimCamera, SimWorld, SimWorldConfig
+    from robot_envs.sim import SimWorld, SimWorldConfig
 
     cams = sim.sim_cameras
     if cams is None:
         cams = default_sim_cameras(task.cfg.cameras, task.cfg.image_size)
     world = SimWorld(SimWorldConfig(cameras=list(cams), realtime_factor=sim.realtime_factor, hostname=sim.hostname),
                      scene_hooks=[task.add_to_scene])
+    return _assemble_sim_env(task, world, lambda: FrankyRobot(FrankyRobotConfig(**{
+        "hostname": world.hostname, "ignore_realtime": True, **sim.robot_overrides})), env_config,
+        confirm_reset, label_source)
+
+
+def _assemble_sim_env(task: Task, world, make_robot: Callable[[], Robot], env_config, confirm_reset,
+                      label_source) -> RobotEnv:
+    """Start ``world``, connect the robot ``make_robot()`` builds (after the start: it may need the world's
+    address), open a SimCamera per task camera and wrap them in a RobotEnv; on any error, close what opened."""
+    from robot_envs.sim import SimCamera
+
     opened: list = []
     try:
         world.start()
         opened.append(world)
-        robot = FrankyRobot(FrankyRobotConfig(**{"hostname": world.hostname, "ignore_realtime": True,
-                                                 **sim.robot_overrides}))
+        robot = make_robot()
         robot.connect()
         opened.append(robot)
         cameras = []
@@ -347,7 +357,7 @@ def _make_mujoco(task: Task, env_config, cfg, confirm_reset, label_source) -> Ro
     the sim backend's (the dynamics factors of ``SimBackendConfig().robot_overrides``)."""
     if not isinstance(task, SimTask):
         raise ValueError(f"task '{task.name}' is a real-robot task; use backend='real'")
-    from robot_envs.sim import SimCamera, SimWorldConfig
+    from robot_envs.sim import SimWorldConfig
     from robot_envs.sim.direct import DirectSimWorld, MujocoBackendConfig, MujocoRobot, MujocoRobotConfig
 
     cfg = cfg if cfg is not None else MujocoBackendConfig()
@@ -360,24 +370,8 @@ def _make_mujoco(task: Task, env_config, cfg, confirm_reset, label_source) -> Ro
     if robot_cfg is None:  # the arm of the sim backend
         robot_cfg = MujocoRobotConfig.matching_franky(SimBackendConfig().robot_overrides)
     world = DirectSimWorld(SimWorldConfig(cameras=list(cams)), scene_hooks=[task.add_to_scene])
-    opened: list = []
-    try:
-        world.start()
-        opened.append(world)
-        robot = MujocoRobot(world, robot_cfg)
-        robot.connect()
-        opened.append(robot)
-        cameras = []
-        for name in task.cfg.cameras:
-            cam = SimCamera(world, name)
-            cam.open()
-            opened.append(cam)
-            cameras.append(cam)
-        return RobotEnv(robot, cameras, task, world.clock, world=world, config=env_config,
-                        confirm_reset=confirm_reset, label_source=label_source)
-    except BaseException:
-        _close_all(opened)
-        raise
+    return _assemble_sim_env(task, world, lambda: MujocoRobot(world, robot_cfg), env_config, confirm_reset,
+                             label_source)
 
 
 def _close_all(opened: list) -> None:

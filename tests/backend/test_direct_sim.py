@@ -71,9 +71,12 @@ def mujoco_env():
     env.close()
 
 
-def _run(env, actions=ACTIONS):
-    """TCP positions (n+1, 3) from the reset pose on; None when the robot reported an error."""
+def _run(env, actions=ACTIONS, after_reset=None):
+    """TCP positions (n+1, 3) from the reset pose on; None when the robot reported an error.
+    ``after_reset()`` runs between the reset and the first action."""
     env.reset()
+    if after_reset is not None:
+        after_reset()
     positions = [env.last_state.ee_pose[:3].copy()]
     for a in actions:
         _, _, _, _, info = env.step(a)
@@ -102,15 +105,7 @@ def _run_franky(env, pause_while_rendering: bool):
 
     robot.read_state, robot.command_pose = paused_read_state, resumed_command_pose
     try:
-        env.reset()
-        pausing[0] = pause_while_rendering
-        positions = [env.last_state.ee_pose[:3].copy()]
-        for a in ACTIONS:
-            _, _, _, _, info = env.step(a)
-            if info["robot_error"] is not None:
-                return None
-            positions.append(env.last_state.ee_pose[:3].copy())
-        return np.array(positions)
+        return _run(env, after_reset=lambda: pausing.__setitem__(0, pause_while_rendering))
     finally:
         pausing[0] = False
         world.resume()

@@ -352,7 +352,8 @@ def test_deploy_with_onnx_runtime_never_loads_torch(trained, tmp_path):
 
     task_yaml, params = write_run_config(tmp_path, episode_length=8, policy={"tick_source": "timer"})
     agent_cfg = load_agent_config("tiny", yaml.safe_load(AGENT_OVERRIDES))
-    spec = build_spec(get_task("reach", str(task_yaml)), n_cameras=1)
+    task = get_task("reach", str(task_yaml))
+    spec = build_spec(task, n_cameras=len(task.cfg.cameras))
     policy = ActorPolicy(spec, agent_cfg, device="cpu")
     policy.load_policy_state(load_checkpoint(run / "learner" / "checkpoints" / "latest.pt")["policy"])
     onnx_path = export_onnx(policy, tmp_path / "policy.onnx")
