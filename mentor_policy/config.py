@@ -22,6 +22,26 @@ STDDEV_TYPES = ("dormant", "awake", "schedule")
 ENCODER_HEADS = ("flatten", "spatial_softmax")
 PERTURB_MODES = ("task", "random", "none")
 PERTURB_FALLBACKS = ("random", "skip")
+DRQV2_CONV_STRIDES = (2, 1, 1, 1)  # DrQ-v2 / the paper: 84x84 -> 35x35 conv maps
+
+
+def check_conv_strides(strides: Any) -> tuple[int, ...]:
+    """Validate encoder conv strides: four 3x3 convs, each of stride 1 or 2 -> a tuple of 4 ints."""
+    try:
+        values = tuple(strides)
+    except TypeError:
+        raise ValueError(f"encoder conv strides must be a list of 4 values (1 or 2), got {strides!r}") from None
+    if len(values) != 4 or any(isinstance(v, bool) or v not in (1, 2) for v in values):
+        raise ValueError(f"encoder conv strides must be 4 values, each 1 or 2, got {strides!r}")
+    return tuple(int(v) for v in values)
+
+
+def conv_out_hw(image_size: tuple[int, int], strides: tuple[int, ...] = DRQV2_CONV_STRIDES) -> tuple[int, int]:
+    """(h, w) of the last conv map for an ``image_size`` (H, W) [px] input (3x3 kernels, no padding)."""
+    h, w = image_size
+    for s in strides:
+        h, w = (h - 3) // s + 1, (w - 3) // s + 1
+    return h, w
 
 
 @dataclass
@@ -35,6 +55,7 @@ class AgentConfig:
     encoder_channels: int = 32  # channels of every conv layer of the encoder
     encoder_head: str = "flatten"  # "flatten" (DrQ-v2, the paper) or "spatial_softmax" (keypoint coordinates)
     encoder_keypoints: int = 32  # keypoint maps of the spatial_softmax head (its features: 2 per keypoint)
+    encoder_strides: tuple = DRQV2_CONV_STRIDES  # strides of the four 3x3 convs, each 1 or 2 (YAML: a list)
     feature_dim: int = 50  # trunk output size (Linear -> LayerNorm -> Tanh)
     hidden_dim: int = 1024  # width of the actor / critic / value MLPs
     use_moe: bool = True  # True: MoE actor (MENTOR); False: MLP actor (DrM / DrQ-v2)
@@ -132,6 +153,7 @@ class AgentConfig:
                 raise ValueError(f"AgentConfig.{name} must be >= 0, got {getattr(self, name)}")
 
     def _check_choices(self) -> None:
+        self.encoder_strides = check_conv_strides(self.encoder_strides)
         if self.encoder_head not in ENCODER_HEADS:
             raise ValueError(f"AgentConfig.encoder_head must be one of {ENCODER_HEADS}, got {self.encoder_head!r}")
         if self.stddev_type not in STDDEV_TYPES:
@@ -144,7 +166,7 @@ class AgentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of primitives (safe for YAML and ``torch.load(weights_only=True)``)."""
-        return dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
 def _field_types() -> dict[str, Any]:

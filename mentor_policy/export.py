@@ -33,6 +33,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from mentor_policy.config import check_conv_strides, conv_out_hw
 from mentor_policy.fileio import atomic_write_bytes
 
 ONNX_OPSET = 17
@@ -150,17 +151,31 @@ def _conv_keys(state: Mapping) -> list[str]:
     return keys
 
 
+def _conv_strides(state: Mapping, n_convs: int) -> tuple[int, ...]:
+    """The encoder's conv strides, saved with its weights (``encoder.conv_strides``)."""
+    if "encoder.conv_strides" not in state:
+        raise KeyError("policy state has no encoder.conv_strides entry (a checkpoint of an older version?)")
+    value = state["encoder.conv_strides"]
+    value = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+    strides = check_conv_strides(value.reshape(-1).tolist())
+    if len(strides) != n_convs:
+        raise ValueError(f"encoder.conv_strides has {len(strides)} values for {n_convs} convs")
+    return strides
+
+
 def _encoder(b: _Builder, state: Mapping, image: str, conv_hw: tuple[int, int]) -> tuple[str, int]:
     """Convs with the folded preprocessing; returns the features and C: the (B, C*h*w) NCHW-flattened
     map, or with a keypoint head its (B, 2K) coordinates."""
     x = b.op("Cast", [image], "encoder/Cast", to=1)  # uint8 -> float32 (values 0..255)
     channels = 0
-    for i, key in enumerate(_conv_keys(state)):
+    keys = _conv_keys(state)
+    strides = _conv_strides(state, len(keys))
+    for i, key in enumerate(keys):
         w, bias = _np(state, f"{key}.weight"), _np(state, f"{key}.bias")
         if i == 0:  # conv(x / 255 - 0.5) == conv(x; W / 255) + (b - 0.5 * sum W): no padding
             bias = bias - 0.5 * w.sum(axis=(1, 2, 3))
             w = w / 255.0
-        stride = 2 if i == 0 else 1
+        stride = strides[i]
         x = b.op("Conv", [x, b.const(f"{key}.weight", w), b.const(f"{key}.bias", bias)], f"{key}/Conv",
                  kernel_shape=list(w.shape[2:]), strides=[stride, stride])
         x = b.op("Relu", [x], f"{key}/Relu")
@@ -201,12 +216,6 @@ def _trunk_weight_nchw(weight: np.ndarray, channels: int, conv_hw: tuple[int, in
     return weight.reshape(-1, h, w, channels).transpose(0, 3, 1, 2).reshape(weight.shape[0], n_img)
 
 
-def _conv_out_hw(image_size: tuple[int, int], n_convs: int) -> tuple[int, int]:
-    h, w = image_size
-    h, w = (h - 3) // 2 + 1, (w - 3) // 2 + 1
-    return h - 2 * (n_convs - 1), w - 2 * (n_convs - 1)
-
-
 def _moe(b: _Builder, state: Mapping, x: str, top_k: int) -> str:
     """Gate MLP (logits) + ORT's fused MoE kernel (softmax, top-k, renormalised weights, ReLU experts)."""
     g = b.op("Relu", [b.linear(x, _np(state, "actor.moe.gate_fc1.weight"), _np(state, "actor.moe.gate_fc1.bias"),
@@ -234,7 +243,7 @@ def build_policy_graph(state: Mapping, spec: GraphSpec, cfg: ExportConfig | None
     opset = cfg.opset
     convs = _conv_keys(state)
     in_ch = _np(state, f"{convs[0]}.weight").shape[1]
-    conv_hw = _conv_out_hw(spec.image_size, len(convs))
+    conv_hw = conv_out_hw(spec.image_size, _conv_strides(state, len(convs)))
     feats, channels = _encoder(b, state, "image", conv_hw)
     inputs = [helper.make_tensor_value_info("image", TensorProto.UINT8, ["batch", in_ch, *spec.image_size])]
     trunk_w = _np(state, "actor.trunk.0.weight")
@@ -422,11 +431,12 @@ def policy_from_state(state: Mapping, agent_config: str | Sequence[str] = "paper
     if arch["use_moe"] and base.moe_top_k > arch["num_experts"]:
         raise ValueError(f"moe_top_k {base.moe_top_k} exceeds the checkpoint's {arch['num_experts']} experts: "
                          f"pass --top-k")
+    arch["encoder_strides"] = _conv_strides(state, len(_conv_keys(state)))
     cfg = load_agent_config(names, {**dict(overrides or {}), **arch})
     in_ch = conv0.shape[1]
     if in_ch % (3 * cfg.frame_stack):
         raise ValueError(f"the encoder takes {in_ch} channels, not a multiple of 3 * frame_stack ({cfg.frame_stack})")
-    h, w = _conv_out_hw(tuple(image_size), 4)
+    h, w = conv_out_hw(tuple(image_size), cfg.encoder_strides)
     proprio = _np(state, "actor.fc1.weight").shape[1] - arch["feature_dim"]
     image_features = 2 * arch["encoder_keypoints"] if keypoints else conv0.shape[0] * h * w
     if proprio < 0 or h <= 0 or w <= 0 or _np(state, "actor.trunk.0.weight").shape[1] != image_features:

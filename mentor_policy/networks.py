@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mentor_policy.config import ENCODER_HEADS
+from mentor_policy.config import DRQV2_CONV_STRIDES, ENCODER_HEADS, check_conv_strides, conv_out_hw
 
 Activations = Optional[dict]
 
@@ -46,6 +46,8 @@ class Encoder(nn.Module):
     """DrQ-v2 conv encoder. ``(B, C, H, W)`` uint8 (or float in [0, 255]) -> ``(B, repr_dim)`` float.
 
     Preprocessing ``x / 255 - 0.5`` is part of the module (and therefore of the exported graph).
+    Four 3x3 convs (no padding) with ``strides`` (DrQ-v2: 2, 1, 1, 1: 35x35 maps from 84x84; 2, 2, 1, 1
+    gives 16x16 maps for about a third of the conv work, the ``cpu`` preset's choice).
     Two heads on the last conv map ``(B, channels, h, w)``:
 
     - ``flatten`` (DrQ-v2, the paper): the map flattened in (h, w, channel) order, ``repr_dim =
@@ -60,23 +62,24 @@ class Encoder(nn.Module):
     """
 
     def __init__(self, in_channels: int, image_size: tuple[int, int], channels: int = 32,
-                 head: str = "flatten", keypoints: int = 32) -> None:
+                 head: str = "flatten", keypoints: int = 32, strides: tuple[int, ...] = DRQV2_CONV_STRIDES) -> None:
         super().__init__()
         if head not in ENCODER_HEADS:
             raise ValueError(f"encoder head must be one of {ENCODER_HEADS}, got {head!r}")
+        strides = check_conv_strides(strides)
         self.in_channels = in_channels
         self.head = head
-        self.convs = nn.Sequential(  # in-place ReLUs: a conv's backward does not need its output
-            nn.Conv2d(in_channels, channels, 3, stride=2), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, stride=1), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, stride=1), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, stride=1), nn.ReLU(inplace=True),
-        )
-        h, w = image_size
-        h, w = (h - 3) // 2 + 1 - 6, (w - 3) // 2 + 1 - 6
+        self.strides = strides
+        layers: list[nn.Module] = []  # in-place ReLUs: a conv's backward does not need its output
+        for i, stride in enumerate(strides):
+            layers += [nn.Conv2d(in_channels if i == 0 else channels, channels, 3, stride=stride), nn.ReLU(inplace=True)]
+        self.convs = nn.Sequential(*layers)
+        h, w = conv_out_hw(image_size, strides)
         if h <= 0 or w <= 0:
-            raise ValueError(f"image_size {image_size} is too small for the encoder")
+            raise ValueError(f"image_size {image_size} is too small for an encoder with conv strides {strides}")
         self.conv_hw = (h, w)
+        # the strides are part of the weights' meaning (a keypoint head's shapes do not tell them): saved with them
+        self.register_buffer("conv_strides", torch.tensor(strides, dtype=torch.int64))
         if head == "flatten":
             self.repr_dim = channels * h * w
         else:
@@ -86,6 +89,13 @@ class Encoder(nn.Module):
             self.register_buffer("grid", torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1), persistent=False)
             self.repr_dim = 2 * keypoints
         self.apply(weight_init)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "conv_strides"
+        if key in state_dict and tuple(int(v) for v in state_dict[key].tolist()) != self.strides:
+            raise ValueError(f"the weights are for encoder conv strides {tuple(state_dict[key].tolist())}, "
+                             f"this encoder has {self.strides} (set encoder_strides in the agent config)")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image.to(torch.float32).div_(255.0).sub_(0.5) if image.dtype == torch.uint8 else image / 255.0 - 0.5

@@ -30,7 +30,7 @@ class ActorPolicy(nn.Module):
         self.device = resolve_device(device)
         self.in_channels = spec.stacked_channels(cfg.frame_stack)
         self.encoder = Encoder(self.in_channels, spec.image_size, cfg.encoder_channels, cfg.encoder_head,
-                               cfg.encoder_keypoints)
+                               cfg.encoder_keypoints, cfg.encoder_strides)
         self.repr_dim = self.encoder.repr_dim + spec.proprio_dim  # features(): image features, then proprio
         self.actor = Actor(self.encoder.repr_dim, spec.proprio_dim, spec.action_dim, cfg.feature_dim, cfg.hidden_dim, cfg.use_moe,
                            cfg.num_experts, cfg.moe_top_k, cfg.expert_hidden_dim, cfg.gate_hidden_dim,

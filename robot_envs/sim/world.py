@@ -134,8 +134,11 @@ class SimWorldConfig:
     table_height: float = 0.0  # top of a box table in front of the robot [m]; 0 = no table (objects on the floor)
     table_size_xy: tuple[float, float] = (0.6, 0.8)  # table extent [m]
     table_center_xy: tuple[float, float] = (0.6, 0.0)  # table centre in the world frame [m]
-    shadow_map_size: int = 256  # shadow map resolution [px]; software GL: 4096 ~130 ms/frame, 1024 ~8 ms, 256 ~4 ms (same look at 84x84); 0 = no shadows
-    render_samples: int = 4  # multisample anti-aliasing samples of the offscreen buffer (0 = off)
+    # Off by default: on software GL (llvmpipe, no GPU) an 84x84 frame of the reach scene takes ~19 ms with
+    # 256 px shadows and 4x MSAA, ~9 ms with either, ~4.6 ms with neither (2-core machine, idle); the camera
+    # node's renders compete with the learner for the CPU. Two views fix an object's 3D position without shadows.
+    shadow_map_size: int = 0  # shadow map resolution [px] (e.g. 256; 4096 costs ~130 ms/frame on software GL); 0 = no shadows
+    render_samples: int = 0  # multisample anti-aliasing samples of the offscreen buffer (e.g. 4; 0 = off)
     max_catchup_steps: int = 50  # physics steps allowed back-to-back after a stall before the pace resets
     lockstep_timeout_s: float = 0.2  # while a franky motion runs, each step waits up to this wall time for the client's answer to the last state packet [s]; 0 = off
     start_timeout_s: float = 30.0  # max wall time to build and start the simulation [s]

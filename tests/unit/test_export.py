@@ -44,6 +44,9 @@ def _op_types(path):
     (EnvSpec(3, (32, 32), 4, 3), ("tiny",)),  # MoE + proprio
     (EnvSpec(6, (24, 28), 0, 2), ("tiny", "no_moe")),  # 2 cameras, non-square, MLP, no proprio
     (EnvSpec(6, (32, 36), 4, 3), ("tiny", {"encoder_head": "spatial_softmax", "encoder_keypoints": 6})),  # keypoints
+    (EnvSpec(6, (40, 44), 4, 3), ("tiny", {"encoder_head": "spatial_softmax", "encoder_keypoints": 6,
+                                          "encoder_strides": (2, 2, 1, 1)})),  # the cpu preset's encoder
+    (EnvSpec(3, (40, 40), 0, 2), ("tiny", {"encoder_strides": (2, 1, 2, 1)})),  # strided, flattened map
 ])
 def test_onnx_matches_torch(tmp_path, spec, names):
     over = next((n for n in names if isinstance(n, dict)), {})

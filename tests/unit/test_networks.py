@@ -91,3 +91,32 @@ def test_spatial_softmax_head_returns_the_image_coordinates_of_a_peak():
     assert x1 == pytest.approx(0.0, abs=1e-5) and y1 == pytest.approx(0.0, abs=1e-5)  # flat map: the centre
     with pytest.raises(ValueError, match="encoder head"):
         Encoder(3, (32, 32), head="pooling")
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_random_shift_kernels_agree(channels_last):
+    """The CPU window-copy kernel and the gather kernel (used on other devices) give the same images."""
+    from mentor_policy.augment import _shift_by_gather, _shift_by_windows
+    x = torch.randint(0, 256, (32, 6, 21, 17), dtype=torch.uint8)
+    shift = torch.randint(0, 9, (32, 2), generator=torch.Generator().manual_seed(1)) - 4
+    a, b = _shift_by_windows(x, shift, 4, channels_last), _shift_by_gather(x, shift, channels_last)
+    assert torch.equal(a, b) and torch.equal(a, _reference_shift(x, 4, (shift + 4).tolist()))
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    assert a.is_contiguous(memory_format=fmt) and b.is_contiguous(memory_format=fmt)
+
+
+def test_encoder_strides_set_the_map_size_and_travel_with_the_weights():
+    enc = Encoder(6, (84, 84), 8, head="spatial_softmax", keypoints=4, strides=(2, 2, 1, 1))
+    assert enc.conv_hw == (16, 16) and [c.stride for c in enc.convs if isinstance(c, torch.nn.Conv2d)] == [
+        (2, 2), (2, 2), (1, 1), (1, 1)]
+    assert Encoder(6, (84, 84), 8).conv_hw == (35, 35)  # DrQ-v2's default
+    assert enc.state_dict()["conv_strides"].tolist() == [2, 2, 1, 1]
+    # a keypoint head's shapes are the same for any strides: loading weights of other strides is refused
+    other = Encoder(6, (84, 84), 8, head="spatial_softmax", keypoints=4)
+    with pytest.raises(ValueError, match="conv strides"):
+        other.load_state_dict(enc.state_dict())
+    for bad in [(2, 1, 1), (3, 1, 1, 1), (2, 0, 1, 1)]:
+        with pytest.raises(ValueError, match="strides"):
+            Encoder(6, (84, 84), 8, strides=bad)
+    with pytest.raises(ValueError, match="too small"):
+        Encoder(3, (24, 24), 8, strides=(2, 2, 2, 2))
