@@ -13,8 +13,12 @@ steps (and at step 0). Results go to ``--out``:
 
 Configs: ``mentor`` (MoE + task-oriented perturbation), ``no_tp`` (DrM random perturbation),
 ``no_moe`` (MLP actor), ``drqv2`` (MLP, scheduled noise, no perturbation, no value predictor).
-Tasks: ``toy``, ``reach``, ``peg_insertion`` (robot_envs sim), ``dmc:<domain>_<task>``,
-``metaworld:<task>``.
+Tasks: ``toy``, ``reach``, ``push``, ``peg_insertion`` (robot_envs sim tasks, on the directly stepped
+MuJoCo backend by default, ``--backend sim`` for franky-sim), ``dmc:<domain>_<task>``, ``metaworld:<task>``.
+
+Reach on the CPU preset, one process per core (each run ~15-20 min per 10k steps on this 2-core machine):
+  nice .venv/bin/python benchmarks/learning.py --task reach --preset cpu --task-overlay none --torch-threads 1 \
+      --steps 10000 --eval-every 1000 --eval-episodes 10 --only mentor:0 --out benchmarks/results/reach_cpu
 
 Example (CPU, minutes):
   .venv/bin/python benchmarks/learning.py --task toy --configs mentor,no_moe --seeds 0,1 \
@@ -52,6 +56,7 @@ CONFIG_OVERLAYS: dict[str, tuple[str, ...]] = {
     "drqv2": ("drqv2",),
 }
 SIM_TASKS = ("reach", "push", "peg_insertion")
+SIM_BACKENDS = ("mujoco", "sim")  # robot_envs backends for the sim tasks
 
 
 @dataclass
@@ -69,7 +74,8 @@ class LearningBenchmarkConfig:
     agent_overrides: dict[str, Any] = field(default_factory=dict)  # AgentConfig fields set last (after overlays)
     env_overrides: dict[str, Any] = field(default_factory=dict)  # keyword overrides passed to the env constructor
     runtime_overrides: dict[str, Any] = field(default_factory=dict)  # sim tasks: robot_envs EnvConfig fields (timeouts)
-    sim_overrides: dict[str, Any] = field(default_factory=dict)  # sim tasks: SimBackendConfig fields (e.g. realtime_factor)
+    sim_overrides: dict[str, Any] = field(default_factory=dict)  # sim tasks on backend "sim": SimBackendConfig fields
+    backend: str = "mujoco"  # sim tasks: "mujoco" (directly stepped, ~40 env steps/s) or "sim" (franky-sim, ~4/s)
     task_overlay: str = "auto"  # agent overlay for the task: "auto" (the suite's/task's overlay, paper preset only), "none", or a name
     threshold: float = 0.8  # success rate whose first crossing (seed mean) is reported
     device: str = "auto"  # torch device: "auto" = CUDA when present, else CPU
@@ -94,6 +100,10 @@ class LearningBenchmarkConfig:
                              "evaluations of different seeds line up on one step grid")
         if not 0.0 < float(self.threshold) <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
+        if self.backend not in SIM_BACKENDS:
+            raise ValueError(f"backend must be one of {SIM_BACKENDS}, got {self.backend!r}")
+        if self.sim_overrides and self.backend != "sim":
+            raise ValueError("--sim options set franky-sim's SimBackendConfig: use them with --backend sim")
         if not self.task or not isinstance(self.task, str):
             raise ValueError(f"task must be a non-empty string, got {self.task!r}")
 
@@ -144,11 +154,12 @@ def rows_to_csv(rows: list[dict]) -> str:
 # Environments and agents
 # --------------------------------------------------------------------------------------------
 def make_env(task: str, seed: int, overrides: dict[str, Any], runtime: Optional[dict[str, Any]] = None,
-             sim: Optional[dict[str, Any]] = None):
+             sim: Optional[dict[str, Any]] = None, backend: str = "mujoco"):
     """Build the env for ``task`` seeded with ``seed``; ``overrides`` go to its config.
 
-    Sim robot tasks only: ``runtime`` sets ``robot_envs.env.EnvConfig`` fields (e.g. a longer
-    ``camera_timeout_s`` on a busy machine) and ``sim`` sets ``SimBackendConfig`` fields.
+    Sim robot tasks only: ``backend`` is "mujoco" (robot_envs.sim.direct) or "sim" (franky-sim);
+    ``runtime`` sets ``robot_envs.env.EnvConfig`` fields (e.g. a longer ``camera_timeout_s`` on a
+    busy machine) and ``sim`` sets franky-sim's ``SimBackendConfig`` fields.
 
     Suite adapters are built with ``action_repeat=1``: the training loop repeats actions itself
     (``AgentConfig.action_repeat``), so agent steps mean the same on every task.
@@ -167,14 +178,19 @@ def make_env(task: str, seed: int, overrides: dict[str, Any], runtime: Optional[
         import robot_envs.env as robot_env
 
         env_config = robot_env.EnvConfig(**{**(runtime or {}), "seed": seed})
+        if backend == "mujoco":
+            if sim:
+                raise ValueError("SimBackendConfig options are for backend 'sim' (franky-sim), not 'mujoco'")
+            return robot_env.make(task, backend="mujoco", env_config=env_config, **overrides)
         sim_config = robot_env.SimBackendConfig(**(sim or {}))
         return robot_env.make(task, backend="sim", env_config=env_config, sim=sim_config, **overrides)
     raise ValueError(f"unknown task {task!r}: use toy, {', '.join(SIM_TASKS)}, dmc:<domain>_<task> or metaworld:<task>")
 
 
-def uses_separate_eval_env(task: str) -> bool:
-    """Sim robot tasks evaluate on the training env (a second franky-sim world would double the CPU load)."""
-    return task not in SIM_TASKS
+def uses_separate_eval_env(task: str, backend: str = "mujoco") -> bool:
+    """Evaluation episodes get their own env (and seed stream), except on franky-sim: a second
+    franky-sim world runs its physics in real time beside the first and would double the CPU load."""
+    return task not in SIM_TASKS or backend != "sim"
 
 
 def task_overlays(bench: LearningBenchmarkConfig) -> tuple[str, ...]:
@@ -255,12 +271,12 @@ def run_one(bench: LearningBenchmarkConfig, config: str, seed: int, log: Callabl
     cfg = agent_config_for(bench, config, seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    env = make_env(bench.task, seed, bench.env_overrides, bench.runtime_overrides, bench.sim_overrides)
+    env = make_env(bench.task, seed, bench.env_overrides, bench.runtime_overrides, bench.sim_overrides, bench.backend)
     eval_base = env
     try:
-        if uses_separate_eval_env(bench.task):  # evaluation episodes get their own seed stream
+        if uses_separate_eval_env(bench.task, bench.backend):  # evaluation episodes get their own seed stream
             eval_base = make_env(bench.task, seed + 100_000, bench.env_overrides, bench.runtime_overrides,
-                                 bench.sim_overrides)
+                                 bench.sim_overrides, bench.backend)
         agent = MentorAgent(env.spec, cfg, device=bench.device, store_dir=rdir / "topk")
         replay = ReplayBuffer(rdir / "replay", ReplayConfig(
             capacity=bench.replay_capacity, frame_stack=cfg.frame_stack, nstep=cfg.nstep, discount=cfg.discount,
@@ -371,8 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="env config fields, e.g. episode_length=40 (values parsed as YAML)")
     ap.add_argument("--env-runtime", nargs="*", default=[], metavar="K=V",
                     help="sim tasks: robot_envs EnvConfig fields, e.g. camera_timeout_s=10 move_timeout_s=30")
+    ap.add_argument("--backend", default="mujoco", choices=SIM_BACKENDS,
+                    help="sim tasks: mujoco (directly stepped, fast) or sim (franky-sim, the ROS graph's backend)")
     ap.add_argument("--sim", nargs="*", default=[], metavar="K=V",
-                    help="sim tasks: SimBackendConfig fields, e.g. realtime_factor=1 (0 = as fast as the CPU allows)")
+                    help="--backend sim: SimBackendConfig fields, e.g. realtime_factor=1 (0 = as fast as the CPU allows)")
     ap.add_argument("--task-overlay", default="auto",
                     help="agent overlay for the task: auto (configs/tasks/<suite or task>.yaml on the paper preset), none, or a name")
     ap.add_argument("--threshold", type=float, default=0.8, help="report steps to this success rate")
@@ -393,7 +411,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         steps=args.steps, eval_every=args.eval_every, eval_episodes=args.eval_episodes, preset=args.preset,
         agent_overrides=parse_overrides(args.agent_overrides), env_overrides=parse_overrides(args.env_overrides),
         runtime_overrides=parse_overrides(args.env_runtime), sim_overrides=parse_overrides(args.sim),
-        task_overlay=args.task_overlay, threshold=args.threshold, device=args.device, replay_capacity=args.replay_capacity)
+        task_overlay=args.task_overlay, threshold=args.threshold, device=args.device, replay_capacity=args.replay_capacity,
+        backend=args.backend)
     if args.summarise_only:
         summarise(bench)
         return 0

@@ -1,10 +1,13 @@
 """Learner update time of MentorAgent at the paper configuration (or any preset).
 
 Usage: .venv/bin/python benchmarks/update_time.py [--config paper] [--batch 256] [--updates 10]
-       [--warmup 2] [--threads N] [--json out.json]
+       [--warmup 2] [--threads N] [--cameras 1] [--proprio 0] [--breakdown 3] [--json out.json]
 Prints the median / min / max wall time per update (ms) over ``--updates`` updates after warm-up,
 the process CPU time per update (with ``--threads 1`` a load-insensitive measure of the work) and
-the machine load average (other processes share the CPU).
+the machine load average (other processes share the CPU). ``--breakdown N`` then profiles N more
+updates and prints the time of each part of the update (``mentor_policy.agent.UPDATE_PARTS``:
+augmentation, encoder forward, target pass, critic / actor / value steps, target EMA); the
+profiler's own overhead makes these sum to a little more than the timed update.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mentor_policy.agent import MentorAgent  # noqa: E402
+from mentor_policy.agent import UPDATE_PARTS, MentorAgent  # noqa: E402
 from mentor_policy.config import load_agent_config  # noqa: E402
 from mentor_policy.specs import EnvSpec  # noqa: E402
 
@@ -51,6 +54,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--breakdown", type=int, default=0, metavar="N", help="profile N more updates: time per part")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
     if args.threads:
@@ -85,8 +89,33 @@ def main() -> None:
           f"median {res['median_ms']:.0f} ms, min {res['min_ms']:.0f} ms, max {res['max_ms']:.0f} ms "
           f"over {args.updates} updates; process CPU time median {res['median_cpu_ms']:.0f} ms/update; "
           f"load average {load[0]:.2f}")
+    if args.breakdown > 0:
+        res["parts_ms"] = breakdown(agent, batches, args.breakdown)
+        total = sum(res["parts_ms"].values())
+        print("parts of an update (profiled, ms per update):")
+        for name, ms in res["parts_ms"].items():
+            print(f"  {name:<20} {ms:8.1f} ms  {100 * ms / total:5.1f}%")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
+
+
+def breakdown(agent: MentorAgent, batches: list, updates: int) -> dict:
+    """Time of each labelled part of ``agent.update`` [ms per update], from the torch profiler
+    (CPU time of the part's record_function range; on CUDA the device time when it is larger)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if agent.device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for i in range(updates):
+            agent.update(batches[i % 2], 30_000 + i)
+        if agent.device.type == "cuda":
+            torch.cuda.synchronize()
+    totals = {name: 0.0 for name in UPDATE_PARTS}
+    for event in prof.key_averages():
+        if event.key in totals:
+            device_us = getattr(event, "device_time_total", 0.0) or getattr(event, "cuda_time_total", 0.0) or 0.0
+            totals[event.key] += max(event.cpu_time_total, device_us) / 1e3 / updates
+    return {name: ms for name, ms in totals.items() if ms > 0}
 
 
 if __name__ == "__main__":

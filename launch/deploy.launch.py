@@ -12,7 +12,7 @@ ARGS = [
     ("task", "reach", "task name registered in robot_envs.tasks"),
     ("task_config", "", "YAML file overriding the task config"),
     ("use_sim", "false", "true: simulated FR3 (franky-sim) and MuJoCo cameras"),
-    ("robot_ip", "172.16.0.2", "Franka FCI address (or the franky-sim loopback address with use_sim)"),
+    ("robot_ip", "auto", "Franka FCI address (required without use_sim); use_sim: auto or a loopback address"),
     ("camera_names", "[]", "camera names (policy channel order), YAML list ([] = the task's cameras)"),
     ("camera_serials", "[]", "RealSense serials in camera order, YAML list"),
     ("config_file", "", "parameter YAML; default config/deploy_<sim|real>.yaml"),

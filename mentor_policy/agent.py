@@ -25,6 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.profiler import record_function
 
 from mentor_policy import dormant as dm
 from mentor_policy.augment import random_shift
@@ -41,6 +42,11 @@ from mentor_policy.utils import as_tensor, check_finite, check_shape, sample_tru
 log = logging.getLogger(__name__)
 STATE_VERSION = 1
 BATCH_KEYS = ("image", "action", "reward", "discount", "next_image")
+# Profiler labels of the parts of one update, in order (benchmarks/update_time.py --breakdown sums them):
+# augmentation, encoder forward (s with grad, s' without), target pass (actor on s', target critic),
+# critic step (its backward runs through the encoder), actor step (+ dormant ratio), value step, target EMA.
+UPDATE_PARTS = ("update/augment", "update/encode", "update/target", "update/critic", "update/actor",
+                "update/value", "update/target_ema")
 
 
 def moe_aux_terms(probs: torch.Tensor, topk_idx: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -180,11 +186,13 @@ class MentorAgent:
 
     def _encode(self, t: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         cl = self.cfg.channels_last
-        obs_img = random_shift(t["image"], self.cfg.aug_pad, self._aug_gen, channels_last=cl)
-        next_img = random_shift(t["next_image"], self.cfg.aug_pad, self._aug_gen, channels_last=cl)
-        obs = self.policy.features(obs_img, t.get("proprio"))
-        with torch.no_grad():
-            next_obs = self.policy.features(next_img, t.get("next_proprio"))
+        with record_function(UPDATE_PARTS[0]):
+            obs_img = random_shift(t["image"], self.cfg.aug_pad, self._aug_gen, channels_last=cl)
+            next_img = random_shift(t["next_image"], self.cfg.aug_pad, self._aug_gen, channels_last=cl)
+        with record_function(UPDATE_PARTS[1]):
+            obs = self.policy.features(obs_img, t.get("proprio"))
+            with torch.no_grad():
+                next_obs = self.policy.features(next_img, t.get("next_proprio"))
         return obs, next_obs
 
     def update(self, batch: Mapping[str, Any], step: int) -> dict[str, float]:
@@ -195,7 +203,7 @@ class MentorAgent:
         obs, next_obs = self._encode(t)
         std = self.stddev(step)
         metrics: dict[str, float] = {}
-        with torch.no_grad():
+        with torch.no_grad(), record_function(UPDATE_PARTS[2]):
             next_mu, _ = self.actor(next_obs)
             next_action = sample_truncated_normal(next_mu, std, self.cfg.stddev_clip)
             # one target-critic pass for the critic's target (s') and the value regression target (s)
@@ -204,11 +212,15 @@ class MentorAgent:
             b = obs.shape[0]
             min_q = torch.min(both_q1, both_q2)
             next_q, value_target = min_q[:b], min_q[b:]
-        metrics.update(self._update_critic(obs, next_obs, t, next_q))
-        metrics.update(self._update_actor(obs.detach(), std))
+        with record_function(UPDATE_PARTS[3]):
+            metrics.update(self._update_critic(obs, next_obs, t, next_q))
+        with record_function(UPDATE_PARTS[4]):
+            metrics.update(self._update_actor(obs.detach(), std))
         if self.value_predictor is not None:
-            metrics.update(self._update_value(obs.detach(), value_target))
-        soft_update(self.critic_target, self.critic, self.cfg.critic_tau)
+            with record_function(UPDATE_PARTS[5]):
+                metrics.update(self._update_value(obs.detach(), value_target))
+        with record_function(UPDATE_PARTS[6]):
+            soft_update(self.critic_target, self.critic, self.cfg.critic_tau)
         self.update_count += 1
         metrics["perturbed"] = 0.0
         if self.cfg.perturb_mode != "none" and self.update_count % self.cfg.perturb_interval == 0:

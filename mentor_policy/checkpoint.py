@@ -1,7 +1,16 @@
-"""Atomic, safe checkpoint files (``torch.save`` / ``torch.load(weights_only=True)``)."""
+"""Atomic, verified, safe checkpoint files (``torch.save`` / ``torch.load(weights_only=True)``).
+
+File layout: ``MAGIC`` (10 bytes), the SHA-256 of the payload (32 bytes), the payload (``torch.save``
+bytes). :func:`save_checkpoint` refuses non-finite tensors, writes a temporary file, reads it back and
+checks its digest before it replaces the old file (which stays until then). :func:`load_checkpoint`
+verifies the digest (garbled bytes are an error, not NaN weights) and refuses non-finite tensors.
+Files without the header (written before it existed) load unverified.
+"""
 from __future__ import annotations
 
+import hashlib
 import io
+import math
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -30,25 +39,117 @@ def from_bytes(data: bytes, what: str = "payload") -> Any:
         raise CheckpointError(f"cannot decode {what} ({len(data)} bytes): {type(exc).__name__}: {exc}") from exc
 
 
+MAGIC = b"MENTORCK1\n"  # header of a verified checkpoint file
+_DIGEST = 32  # SHA-256 bytes
+
+
+def non_finite_entries(obj: Any, prefix: str = "", limit: int = 5) -> list[str]:
+    """Names of (up to ``limit``) floating tensors / floats inside ``obj`` holding NaN or inf."""
+    found: list[str] = []
+
+    def walk(value: Any, name: str) -> None:
+        if len(found) >= limit:
+            return
+        if isinstance(value, torch.Tensor):
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                found.append(name)
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                found.append(name)
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, f"{name}.{k}" if name else str(k))
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                walk(v, f"{name}[{i}]")
+
+    walk(obj, prefix)
+    return found
+
+
+def check_finite_state(obj: Any, what: str) -> None:
+    """Raise ``CheckpointError`` when ``obj`` holds a NaN / inf tensor or float (naming a few)."""
+    bad = non_finite_entries(obj)
+    if bad:
+        raise CheckpointError(f"{what} holds non-finite values in {bad}")
+
+
+def _split(data: bytes, path: Path) -> bytes:
+    """The payload of a verified checkpoint file's bytes (``CheckpointError`` when the digest fails)."""
+    digest, payload = data[len(MAGIC):len(MAGIC) + _DIGEST], data[len(MAGIC) + _DIGEST:]
+    if len(digest) != _DIGEST or hashlib.sha256(payload).digest() != digest:
+        raise CheckpointError(f"checkpoint {path} ({len(data)} bytes) fails its SHA-256 check: the file is "
+                              "truncated or its bytes were changed")
+    return payload
+
+
 def save_checkpoint(path: str | Path, obj: Any) -> Path:
-    """Save ``obj`` (tensors and primitive containers only) atomically to ``path``."""
+    """Save ``obj`` (tensors and primitive containers only) atomically and verified to ``path``.
+
+    Refuses (``CheckpointError``) an ``obj`` with non-finite values: a good checkpoint is never
+    replaced by a diverged one. The old file is replaced only after the new one was read back intact.
+    """
     path = Path(path)
-    atomic_write_bytes(path, to_bytes(obj))
+    check_finite_state(obj, f"the checkpoint for {path}")
+    payload = to_bytes(obj)
+    digest = hashlib.sha256(payload).digest()
+
+    def verify(tmp: Path) -> None:
+        data = tmp.read_bytes()
+        if not data.startswith(MAGIC) or _split(data, tmp) != payload:
+            raise CheckpointError(f"checkpoint {path}: the written file does not read back intact")
+
+    atomic_write_bytes(path, MAGIC + digest + payload, verify=verify)
     return path
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> Any:
     """Load a checkpoint with ``weights_only=True``. Raises ``CheckpointError`` naming the file and
-    the cause when it is missing, truncated or corrupt."""
+    the cause when it is missing, truncated, corrupt (digest) or holds non-finite values.
+    ``mmap`` applies to files without the verified header only (a verified file is read whole)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     size = path.stat().st_size
+    with open(path, "rb") as fh:
+        verified = fh.read(len(MAGIC)) == MAGIC
     try:
-        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        if verified:
+            obj = torch.load(io.BytesIO(_split(path.read_bytes(), path)), map_location=map_location,
+                             weights_only=True)
+        else:
+            obj = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except CheckpointError:
+        raise
     except Exception as exc:  # corrupt zip, unpickling error, truncated stream ...
         raise CheckpointError(f"checkpoint {path} ({size} bytes) is corrupt or truncated: "
                               f"{type(exc).__name__}: {exc}") from exc
+    check_finite_state(obj, f"checkpoint {path}")
+    return obj
+
+
+def describe_checkpoint(obj: Any) -> str:
+    """A short description of what a loaded checkpoint file holds (for error messages)."""
+    if not isinstance(obj, Mapping):
+        return f"a {type(obj).__name__}"
+    if "encoder.convs.0.weight" in obj:
+        return "a bare policy state (actor weights only)"
+    if "agent" in obj:
+        return "a learner checkpoint"
+    if "policy" in obj:
+        return "a policy checkpoint (best.pt or export: actor weights, no learner state)"
+    if "nets" in obj and "optims" in obj:
+        return "a bare agent state (MentorAgent.state_dict())"
+    return f"a mapping with keys {sorted(map(str, obj))[:12]}"
+
+
+def require_entries(obj: Any, path: str | Path, keys: tuple[str, ...], expected: str) -> Mapping:
+    """``obj`` if it is a mapping holding ``keys``; else ``CheckpointError`` naming the file, what
+    ``expected`` it should be and what it holds instead."""
+    if isinstance(obj, Mapping) and all(k in obj for k in keys):
+        return obj
+    missing = [k for k in keys if not isinstance(obj, Mapping) or k not in obj]
+    raise CheckpointError(f"{path} is not {expected}: it holds {describe_checkpoint(obj)} (missing {missing})")
 
 
 def check_state_shapes(module: nn.Module, state: Mapping[str, torch.Tensor], name: str) -> None:

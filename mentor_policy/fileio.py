@@ -12,7 +12,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 
 def fsync_dir(directory: str | Path) -> None:
@@ -31,11 +31,12 @@ def fsync_dir(directory: str | Path) -> None:
 
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "wb", *, prefix: str | None = None, suffix: str = ".tmp",
-                fsync: bool = True) -> Iterator[IO]:
+                fsync: bool = True, verify: Callable[[Path], None] | None = None) -> Iterator[IO]:
     """Open a temporary file that replaces ``path`` atomically when the ``with`` block succeeds.
 
     ``mode`` is ``"wb"`` or ``"w"``; ``prefix`` names the temporary file (default ``.<name>.``);
-    ``fsync=False`` skips the fsyncs (still atomic, not durable across a power cut).
+    ``fsync=False`` skips the fsyncs (still atomic, not durable across a power cut). ``verify(tmp)``
+    runs on the complete temporary file before the rename; if it raises, ``path`` keeps its old content.
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_open writes only ('wb' or 'w'), got mode {mode!r}")
@@ -48,6 +49,8 @@ def atomic_open(path: str | Path, mode: str = "wb", *, prefix: str | None = None
             fh.flush()
             if fsync:
                 os.fsync(fh.fileno())
+        if verify is not None:
+            verify(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -56,9 +59,10 @@ def atomic_open(path: str | Path, mode: str = "wb", *, prefix: str | None = None
         fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, fsync: bool = True) -> None:
-    """Replace ``path`` by ``data`` atomically (see :func:`atomic_open`)."""
-    with atomic_open(path, "wb", fsync=fsync) as fh:
+def atomic_write_bytes(path: str | Path, data: bytes, fsync: bool = True,
+                       verify: Callable[[Path], None] | None = None) -> None:
+    """Replace ``path`` by ``data`` atomically (see :func:`atomic_open`, also for ``verify``)."""
+    with atomic_open(path, "wb", fsync=fsync, verify=verify) as fh:
         fh.write(data)
 
 

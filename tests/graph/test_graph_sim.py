@@ -25,7 +25,7 @@ rclpy = pytest.importorskip("rclpy")
 pytest.importorskip("franky_sim")
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
-from std_msgs.msg import Float32MultiArray, Int64, UInt8MultiArray  # noqa: E402
+from std_msgs.msg import Float32MultiArray, Int64, String, UInt8MultiArray  # noqa: E402
 
 from _graph_util import (BOX_MAX, BOX_MIN, LEARNER_PARAMS, episode_phase, episode_state,  # noqa: E402
                          episodes_csv_rows, ledger_acked, start_graph, stored_rows, tails, wait_for)
@@ -55,6 +55,7 @@ class Probe:
                                       lambda m: setattr(self, "camera_k", list(m.k)), qos.SENSOR)
         self.pub_teleop = self.node.create_publisher(Float32MultiArray, "teleop/action", qos.COMMAND)
         self.pub_image = self.node.create_publisher(Image, "front/color/image_raw", qos.SENSOR)
+        self.pub_status = self.node.create_publisher(String, "episode/status", qos.LATCHED)
         self.pub_tr = self.node.create_publisher(UInt8MultiArray, "transitions", qos.TRANSITIONS)
         self.executor = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
         self.executor.add_node(self.node)
@@ -103,13 +104,22 @@ def trained(tmp_path_factory):
                 time.sleep(0.2)
         bad_img = wire.image_to_msg(np.zeros((10, 10, 3), np.uint8), time.time(), "front_color_optical_frame")
         bad_img.encoding = "mono16"
-        for _ in range(5):
+        tiny_img = wire.image_to_msg(np.zeros((1, 1, 3), np.uint8), time.time(), "front_color_optical_frame")
+        bad_status = ('{"phase": "RUNNING", "step": 3, "return": 0.0, "success": false}',  # no episode_id
+                      '{"episode_id": null, "phase": "RUNNING", "step": 3, "return": 0.0, "success": false}',
+                      '{"episode_id": 2, "phase": "FLYING", "step": 3, "return": 0.0, "success": false}', "[]", "{")
+        for i in range(5):
             probe.pub_image.publish(bad_img)
+            probe.pub_image.publish(tiny_img)  # a valid rgb8 frame of the wrong size (it once killed the policy)
+            probe.pub_status.publish(String(data=bad_status[i]))
             probe.pub_tr.publish(wire.bytes_to_msg(b"\x00garbage" * 10))
             time.sleep(0.05)
         wait_for(graph, "rejections in the robot log", lambda: "NaN/inf" in graph.read_log("robot")
                  and "expected 3" in graph.read_log("robot"), 10)
         wait_for(graph, "bad frame in the policy log", lambda: "bad frame from front" in graph.read_log("policy"), 10)
+        wait_for(graph, "wrong-size frame and bad status in the policy log",
+                 lambda: "differs from the expected" in graph.read_log("policy")
+                 and "bad episode/status dropped" in graph.read_log("policy"), 10)
         wait_for(graph, "malformed transition in the learner log",
                  lambda: "dropping malformed transition" in graph.read_log("learner"), 10)
 
@@ -284,7 +294,8 @@ def test_malformed_inputs_are_logged_and_the_arm_stays_in_the_box(trained):
     assert facts["exits_before_stop"] == {"episode": 0} or set(facts["exits_before_stop"]) == {"episode"}
     logs = facts["logs"]
     assert "NaN/inf" in logs["robot"] and "expected 3" in logs["robot"] and "clipped" in logs["robot"]
-    assert "mono16" in logs["policy"]
+    assert "mono16" in logs["policy"] and "image size 1x1 differs from the expected" in logs["policy"]
+    assert "bad episode/status dropped" in logs["policy"]  # and the policy kept acting: later phases need it
     assert "dropping malformed transition" in logs["learner"]
 
 

@@ -157,3 +157,35 @@ def test_runner_command_line(tmp_path):
         parse_args(["fly", "--run-dir", "x"])
     with pytest.raises(ValueError, match="deploy needs a checkpoint or an onnx"):
         parse_args(["deploy", "--run-dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize("name,mode", [("train_real.launch.py", "train"), ("deploy.launch.py", "deploy")])
+def test_sim_launch_never_addresses_a_real_arm(name, mode):
+    """use_sim:=true with the launch defaults picks franky-sim's loopback address; a sim graph given a
+    robot's FCI address is refused; a real graph must be given its address (no default robot IP)."""
+    from mentor.launch_support import graph_args_from_strings
+
+    defaults = _launch_args(LAUNCH / name)
+    assert defaults["robot_ip"] == "auto"
+    extra = {"checkpoint": "/tmp/unused.pt"} if mode == "deploy" else {}
+    sim = graph_args_from_strings(mode, {**defaults, **extra, "use_sim": "true"})
+    assert sim.robot_ip == "auto" and sim.use_sim
+    robot = next(s for s in graph.build_graph(sim) if s.executable == "robot_node")
+    assert robot.parameters["robot_ip"] == "auto"
+    with pytest.raises(ValueError, match="not a loopback address"):
+        graph_args_from_strings(mode, {**defaults, **extra, "use_sim": "true", "robot_ip": "172.16.0.2"})
+    with pytest.raises(ValueError, match="robot_ip 'auto' only works with use_sim"):
+        graph_args_from_strings(mode, {**defaults, **extra, "use_sim": "false"})
+    assert graph_args_from_strings(mode, {**defaults, **extra, "use_sim": "true", "robot_ip": "127.0.0.5"}).robot_ip
+
+
+def test_robot_node_config_refuses_a_real_address_in_sim():
+    """The robot node checks for itself (a parameter file can bypass the launch arguments)."""
+    from mentor.robot_node import RobotNodeConfig
+
+    assert RobotNodeConfig(use_sim=True, robot_ip="127.0.0.9").robot_ip == "127.0.0.9"
+    with pytest.raises(ValueError, match="not a loopback address"):
+        RobotNodeConfig(use_sim=True, robot_ip="172.16.0.2")
+    with pytest.raises(ValueError, match="FCI address"):
+        RobotNodeConfig(use_sim=False, robot_ip="auto")
+    assert RobotNodeConfig(use_sim=False, robot_ip="172.16.0.2").robot_ip == "172.16.0.2"

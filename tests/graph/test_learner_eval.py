@@ -147,3 +147,27 @@ def test_deploy_loads_the_learners_best_and_latest(tmp_path):
         assert policy.agent_cfg.hidden_dim == 16 and policy.agent_cfg.frame_stack == 2
         action = policy.act(np.zeros((6, 84, 84), np.uint8), np.zeros(4, np.float32))
         assert action.shape == (3,) and any("hidden_dim" in w for w in warnings)
+
+
+def test_a_foreign_or_garbled_checkpoint_stops_the_learner_with_a_clear_error_and_is_kept(tmp_path):
+    """A policy-only file where latest.pt belongs once gave a bare KeyError: 'agent'; garbled bytes loaded as NaN."""
+    from mentor_policy.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    node = _start(tmp_path)
+    try:
+        node._checkpoint()
+        policy_state = node.agent.policy_state()
+    finally:
+        _stop(node)
+    ckpt = tmp_path / "learner" / "checkpoints" / "latest.pt"
+    assert set(load_checkpoint(ckpt)) >= {"agent", "updates", "weights_version", "episodes"}
+    data = bytearray(ckpt.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 32] = bytes(range(32))
+    for content, match in ((bytes(data), "SHA-256"), (None, "is not a learner checkpoint: it holds a bare policy state")):
+        if content is None:
+            save_checkpoint(ckpt, policy_state)
+            content = ckpt.read_bytes()
+        ckpt.write_bytes(content)
+        with pytest.raises(CheckpointError, match=match):
+            _start(tmp_path)
+        rclpy.shutdown()
+        assert ckpt.read_bytes() == content  # left as it was, for the user to inspect

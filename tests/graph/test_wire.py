@@ -156,3 +156,25 @@ def test_parse_overrides_is_safe():
         parse_overrides("{a: [")
     with pytest.raises(ValueError):
         parse_overrides("!!python/object/apply:os.system ['true']")
+
+
+def test_json_messages_are_checked_against_their_schema():
+    good = {"episode_id": 3, "phase": "RUNNING", "step": 7, "return": 1.5, "success": False}
+    assert wire.msg_to_json(wire.json_to_msg(good), wire.EPISODE_STATUS) == good
+    for bad, match in (({k: v for k, v in good.items() if k != "episode_id"}, "missing field 'episode_id'"),
+                       ({**good, "episode_id": None}, "'episode_id' must be an integer"),
+                       ({**good, "episode_id": True}, "'episode_id' must be an integer"),
+                       ({**good, "episode_id": -1}, "must be >= 0"),
+                       ({**good, "phase": "FLYING"}, "'phase' must be one of"),
+                       ({**good, "return": "1.5"}, "'return' must be a finite number"),
+                       ({**good, "success": 1}, "'success' must be true/false")):
+        with pytest.raises(wire.WireError, match=match):
+            wire.msg_to_json(wire.json_to_msg(bad), wire.EPISODE_STATUS)
+    with pytest.raises(wire.WireError, match="finite number"):
+        wire.msg_to_json(String(data='{"episode_id": 1, "steps": 2, "return": NaN, "success": true}'),
+                         wire.EPISODE_SUMMARY)
+    assert wire.msg_to_json(wire.json_to_msg({"robot": 4, "arm2": 0}), wire.LEARNER_ACK) == {"robot": 4, "arm2": 0}
+    with pytest.raises(wire.WireError, match="value of 'robot' must be an integer"):
+        wire.msg_to_json(wire.json_to_msg({"robot": "4"}), wire.LEARNER_ACK)
+    with pytest.raises(wire.WireError, match="not JSON"):
+        wire.msg_to_json(String(data="[" * 100_000), wire.LEARNER_ACK)

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mentor_policy.agent import MentorAgent
-from mentor_policy.checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
+from mentor_policy.checkpoint import (MAGIC, CheckpointError, load_checkpoint, load_module_state, require_entries,
+                                     save_checkpoint)
 from mentor_policy.config import load_agent_config
 from mentor_policy.specs import EnvSpec
 
@@ -41,7 +42,7 @@ def test_corrupt_truncated_missing(tmp_path):
     save_checkpoint(path, {"a": torch.randn(100)})
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+    with pytest.raises(CheckpointError, match="SHA-256"):
         load_checkpoint(path)
     path.write_bytes(b"garbage" * 10)
     with pytest.raises(CheckpointError, match=str(path.name)):
@@ -101,3 +102,57 @@ def test_shape_mismatch_names_parameter_and_shapes(tmp_path):
         agent.load_state_dict({"version": 99})
     with pytest.raises(CheckpointError, match="missing keys"):
         load_module_state(agent.critic, {}, "critic")
+
+
+def test_garbled_bytes_fail_the_digest_instead_of_loading_nan_weights(tmp_path):
+    """Random bytes written inside the tensor data once loaded silently as NaN/inf weights."""
+    path = tmp_path / "latest.pt"
+    save_checkpoint(path, {"w": torch.randn(4096)})
+    data = bytearray(path.read_bytes())
+    assert data.startswith(MAGIC)
+    rng = np.random.default_rng(0)
+    at = len(data) - 2000  # inside the float storage, not the zip directory
+    data[at:at + 64] = rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_checkpoint(path)
+
+
+def test_non_finite_values_are_never_saved_over_a_good_checkpoint_nor_loaded(tmp_path):
+    path = tmp_path / "latest.pt"
+    save_checkpoint(path, {"agent": {"w": torch.ones(3)}, "updates": 5})
+    good = path.read_bytes()
+    with pytest.raises(CheckpointError, match=r"non-finite values in \['agent.w'\]"):
+        save_checkpoint(path, {"agent": {"w": torch.tensor([1.0, float("nan"), 0.0])}, "updates": 6})
+    with pytest.raises(CheckpointError, match="non-finite"):
+        save_checkpoint(path, {"loss": float("inf")})
+    assert path.read_bytes() == good and os.listdir(tmp_path) == ["latest.pt"]
+    legacy = tmp_path / "legacy.pt"  # a file without the verified header (older versions) is still checked
+    torch.save({"w": torch.tensor([float("inf")])}, legacy)
+    with pytest.raises(CheckpointError, match="non-finite"):
+        load_checkpoint(legacy)
+
+
+def test_a_write_that_does_not_read_back_keeps_the_old_file(tmp_path, monkeypatch):
+    import mentor_policy.checkpoint as ck
+    path = tmp_path / "latest.pt"
+    save_checkpoint(path, {"v": torch.tensor([1.0])})
+    good = path.read_bytes()
+    real_split = ck._split
+    monkeypatch.setattr(ck, "_split", lambda data, p: real_split(data, p)[:-1])  # the read-back differs
+    with pytest.raises(CheckpointError, match="does not read back intact"):
+        save_checkpoint(path, {"v": torch.tensor([2.0])})
+    assert path.read_bytes() == good and os.listdir(tmp_path) == ["latest.pt"]
+
+
+def test_a_foreign_file_as_the_learner_checkpoint_gets_a_clear_error(tmp_path):
+    path = tmp_path / "latest.pt"
+    save_checkpoint(path, _agent().policy_state())  # a bare policy state where the learner's file belongs
+    keys = ("agent", "updates", "weights_version", "episodes")
+    with pytest.raises(CheckpointError, match=r"latest.pt is not a learner checkpoint: it holds a bare policy state"):
+        require_entries(load_checkpoint(path), path, keys, "a learner checkpoint")
+    save_checkpoint(path, {"policy": {}, "eval_success": 0.8})
+    with pytest.raises(CheckpointError, match="a policy checkpoint"):
+        require_entries(load_checkpoint(path), path, keys, "a learner checkpoint")
+    ok = {"agent": {}, "updates": 1, "weights_version": 2, "episodes": 3}
+    assert require_entries(ok, path, keys, "a learner checkpoint") is ok

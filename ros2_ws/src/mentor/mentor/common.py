@@ -14,8 +14,7 @@ from rclpy.node import Node
 
 from . import wire
 
-#: episode phases published on episode/status
-RESETTING, WAITING_FOR_HUMAN, RUNNING, ENDED, DONE = "RESETTING", "WAITING_FOR_HUMAN", "RUNNING", "ENDED", "DONE"
+from .wire import DONE, ENDED, RESETTING, RUNNING, WAITING_FOR_HUMAN  # noqa: F401  (episode phases, re-exported)
 #: joint names of the FR3 arm on robot/joint_states (followed by the gripper finger joint)
 ARM_JOINTS = [f"fr3_joint{i}" for i in range(1, 8)]
 FINGER_JOINT = "fr3_finger_joint1"

@@ -197,12 +197,12 @@ class EpisodeNode(Node):
 
     def _on_summary(self, msg: String) -> None:
         try:
-            summary = wire.msg_to_json(msg)
-            eid = int(summary["episode_id"])
-            summary = {"steps": int(summary["steps"]), "return": float(summary["return"])}
-        except (wire.WireError, KeyError, TypeError, ValueError) as exc:
-            self.get_logger().error(f"bad episode/summary ignored: {exc}")
+            summary = wire.msg_to_json(msg, wire.EPISODE_SUMMARY)
+        except wire.WireError as exc:
+            self.get_logger().error(f"bad episode/summary ignored: {exc}", throttle_duration_sec=2.0)
             return
+        eid = summary["episode_id"]
+        summary = {"steps": summary["steps"], "return": float(summary["return"])}
         self.summaries = {k: v for k, v in self.summaries.items() if k > eid - 10}
         self.summaries[eid] = summary
         self.summary_event.set()

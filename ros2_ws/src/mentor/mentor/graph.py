@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from robot_envs.netaddr import check_sim_address
+
 #: node executable (console script) -> python module implementing it (``python -m mentor.<module>``)
 EXECUTABLES = {
     "sim_world_node": "sim_world_node",
@@ -77,6 +79,8 @@ class GraphArgs:
             raise ValueError("deploy needs a checkpoint or an onnx file")
         if self.robot_ip == "auto" and not self.use_sim:
             raise ValueError("robot_ip 'auto' only works with use_sim (franky-sim picks a free loopback address)")
+        if self.use_sim and self.robot_ip != "auto":
+            check_sim_address(self.robot_ip)  # a sim graph never addresses a real arm
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
         if self.eval_every_episodes < 0 or self.eval_episodes < 1:

@@ -150,8 +150,9 @@ class LearnerNode(Node):
     def _restore(self) -> None:
         if not self.ckpt_path.exists():
             return
-        from mentor_policy.checkpoint import load_checkpoint
-        ck = load_checkpoint(self.ckpt_path)
+        from mentor_policy.checkpoint import load_checkpoint, require_entries
+        ck = require_entries(load_checkpoint(self.ckpt_path), self.ckpt_path,
+                             ("agent", "updates", "weights_version", "episodes"), "a learner checkpoint")
         self.agent.load_state_dict(ck["agent"])
         self.updates = int(ck["updates"])
         self.version, self.episodes = int(ck["weights_version"]), int(ck["episodes"])
@@ -366,8 +367,14 @@ class LearnerNode(Node):
         return {"agent_config": self.acfg.to_dict(), "task": self.cfg.task, "cameras": list(self.cfg.cameras)}
 
     def _publish_weights(self) -> None:
+        from mentor_policy.checkpoint import non_finite_entries
         with self.agent_lock:
             state = self.agent.policy_state()
+        bad = non_finite_entries(state)
+        if bad:  # never hand diverged weights to the robot; the update's own finite checks stop training
+            self.get_logger().error(f"not publishing weights with non-finite values in {bad}",
+                                    throttle_duration_sec=10.0)
+            return
         self.version += 1
         self.policy_cache.put(self.version, (state, self.env_steps))
         self.pub_weights.publish(wire.bytes_to_msg(encode_weights(self.version, self.env_steps, state)))
@@ -386,7 +393,11 @@ class LearnerNode(Node):
         self.stop.set()
         if self.trainer.is_alive() and threading.current_thread() is not self.trainer:
             self.trainer.join(timeout=60.0)
-        self._checkpoint()
+        from mentor_policy.checkpoint import CheckpointError
+        try:
+            self._checkpoint()
+        except CheckpointError as exc:  # e.g. diverged weights: the last good latest.pt stays
+            self.get_logger().error(f"final checkpoint not written: {exc}")
         self.tb.close()
         self.ledger.close()
 

@@ -143,13 +143,15 @@ class PolicyNode(Node):
         # guards frames, status, reward, teleop, pending weights and the tick clock; never held across disk I/O
         self.lock = threading.Lock()
         self.status: dict = {}
+        self.frame_hw: dict[str, tuple[int, int]] = {}  # camera -> (H, W) of its frames, fixed by its first good frame
         self.reward = (0.0, False)
         self.teleop: tuple[float, np.ndarray] | None = None
         self.pending_weights = None
         self.weights_step = 0
         self.ep = None  # current episode bookkeeping (dict) or None
         self.done_episodes: list[dict] = []
-        self.ticks = {"late": 0, "skipped": 0, "sent": 0, "resent": 0, "publish_failed": 0}
+        self.ticks = {"late": 0, "skipped": 0, "sent": 0, "resent": 0, "publish_failed": 0, "bad_frames": 0,
+                      "bad_messages": 0}
         self.exit_requested, self.exit_code = False, 0
         self.outbox = Outbox(self.cfg.outbox_dir) if self.train else None
         self.resume = self._last_outbox_record()  # (episode_id, t, record) of the newest durable record
@@ -227,10 +229,11 @@ class PolicyNode(Node):
     def _on_frame(self, cam: str, msg: Image) -> None:
         """Validate + convert on arrival (a bad frame is logged and dropped; the last good one stays)."""
         try:
-            image = wire.msg_to_image(msg)
+            image = self._check_frame_size(cam, wire.msg_to_image(msg, self.frame_hw.get(cam)))
         except wire.WireError as exc:
-            self.ticks["bad_frames"] = self.ticks.get("bad_frames", 0) + 1
-            self.get_logger().error(f"bad frame from {cam} dropped: {exc}", throttle_duration_sec=2.0)
+            self.ticks["bad_frames"] += 1
+            self.get_logger().error(f"bad frame from {cam} dropped ({self.ticks['bad_frames']} so far): {exc}",
+                                    throttle_duration_sec=2.0)
             return
         stamp = wire.seconds_from_stamp(msg.header.stamp)
         arrival = time.time()
@@ -246,6 +249,18 @@ class PolicyNode(Node):
                 self.frame_interval += 0.2 * (min(stamp - previous.stamp, self.period) - self.frame_interval)
             if self._frame_set_due():
                 self._run_tick()
+
+    def _check_frame_size(self, cam: str, image: np.ndarray) -> np.ndarray:
+        """A camera's first good frame fixes its size (later frames of another size are refused, not
+        resized); a frame smaller than the policy's input (H, W) is refused."""
+        h, w = image.shape[:2]
+        if cam not in self.frame_hw:
+            min_h, min_w = self.spec.image_size
+            if h < min_h or w < min_w:
+                raise wire.WireError(f"frame {h}x{w} is smaller than the policy input {min_h}x{min_w}")
+            self.frame_hw[cam] = (h, w)
+            self.get_logger().info(f"camera {cam}: {h}x{w} frames")
+        return image
 
     def _frame_set_due(self) -> bool:
         """True when every camera has a frame newer than the last tick's and a control period has passed.
@@ -318,9 +333,10 @@ class PolicyNode(Node):
 
     def _on_status(self, msg: String) -> None:
         try:
-            status = wire.msg_to_json(msg)
+            status = wire.msg_to_json(msg, wire.EPISODE_STATUS)
         except wire.WireError as exc:
-            self.get_logger().error(f"bad episode/status: {exc}")
+            self.ticks["bad_messages"] += 1
+            self.get_logger().error(f"bad episode/status dropped: {exc}", throttle_duration_sec=2.0)
             return
         with self.lock:
             self.status = status
@@ -341,9 +357,10 @@ class PolicyNode(Node):
 
     def _on_ack(self, msg: String) -> None:
         try:
-            acked = wire.msg_to_json(msg).get(self.cfg.source)
+            acked = wire.msg_to_json(msg, wire.LEARNER_ACK).get(self.cfg.source)
         except wire.WireError as exc:
-            self.get_logger().error(f"bad learner/ack: {exc}")
+            self.ticks["bad_messages"] += 1
+            self.get_logger().error(f"bad learner/ack dropped: {exc}", throttle_duration_sec=2.0)
             return
         if isinstance(acked, int):
             self.outbox.ack(acked)  # the outbox has its own lock, never held while it writes to disk

@@ -24,6 +24,8 @@ import rclpy
 from std_msgs.msg import Float32MultiArray, String
 from std_srvs.srv import Trigger
 
+from robot_envs.netaddr import check_sim_address
+
 from . import qos, wire
 from .common import ARM_JOINTS, FINGER_JOINT, load_task, run_node
 from .params import declare_config
@@ -33,7 +35,7 @@ from .params import declare_config
 class RobotNodeConfig:
     task: str = field(default="reach", metadata={"help": "task name (robot_envs.tasks): action space, safety box, reset pose"})
     task_config: str = field(default="", metadata={"help": "YAML file overriding the task config ('' = defaults)"})
-    use_sim: bool = field(default=True, metadata={"help": "connected to franky-sim (informational)"})
+    use_sim: bool = field(default=True, metadata={"help": "franky-sim: robot_ip must be 'auto' or a loopback address"})
     robot_ip: str = field(default="auto", metadata={"help": "Franka FCI address or franky-sim hostname ('auto' = "
                                                      "wait for the sim world's sim/hostname)"})
     realtime_ignore: bool = field(default=False, metadata={"help": "franky RealtimeConfig.Ignore (sim / non-RT kernel)"})
@@ -49,6 +51,10 @@ class RobotNodeConfig:
         for name in ("watchdog_timeout_s", "state_hz", "teleop_timeout_s", "connect_timeout_s", "reset_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.use_sim and self.robot_ip != "auto":
+            check_sim_address(self.robot_ip)
+        if not self.use_sim and self.robot_ip == "auto":
+            raise ValueError("robot_ip 'auto' is for use_sim (franky-sim announces its address); give the arm's FCI address")
 
 
 class RobotNode(Node):
@@ -103,6 +109,8 @@ class RobotNode(Node):
         from robot_envs.franky_robot import FrankyRobot, FrankyRobotConfig
         deadline = time.monotonic() + self.cfg.connect_timeout_s
         host = self._sim_hostname(deadline) if self.cfg.robot_ip == "auto" else self.cfg.robot_ip
+        if self.cfg.use_sim:  # whatever announced itself: a sim robot node never leaves this machine
+            check_sim_address(host, "the sim hostname")
         self.hostname = host
         franky_cfg = declare_config(self, FrankyRobotConfig, prefix="franky.",
                                     overrides={"hostname": host, "ignore_realtime": self.cfg.realtime_ignore})

@@ -153,12 +153,69 @@ def json_to_msg(obj: dict) -> String:
     return String(data=json.dumps(obj, separators=(",", ":"), sort_keys=True))
 
 
-def msg_to_json(msg: String) -> dict:
-    """std_msgs/String JSON -> dict (WireError if not a JSON object)."""
+def msg_to_json(msg: String, schema: "JsonSchema | None" = None) -> dict:
+    """std_msgs/String JSON -> dict (WireError if not a JSON object, or if it does not fit ``schema``)."""
     try:
         obj = json.loads(msg.data)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise WireError(f"not JSON: {exc}: {msg.data[:80]!r}") from exc
     if not isinstance(obj, dict):
         raise WireError(f"expected a JSON object, got {type(obj).__name__}")
+    if schema is not None:
+        schema.check(obj)
     return obj
+
+
+# -- JSON message schemas ------------------------------------------------------------------------
+#: episode phases published on episode/status
+RESETTING, WAITING_FOR_HUMAN, RUNNING, ENDED, DONE = "RESETTING", "WAITING_FOR_HUMAN", "RUNNING", "ENDED", "DONE"
+EPISODE_PHASES = (RESETTING, WAITING_FOR_HUMAN, RUNNING, ENDED, DONE)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and bool(np.isfinite(v))
+
+
+_CHECKS = {"int": (_is_int, "an integer"), "number": (_is_number, "a finite number"),
+           "bool": (lambda v: isinstance(v, bool), "true/false"), "str": (lambda v: isinstance(v, str), "a string")}
+
+
+class JsonSchema:
+    """Required fields of a JSON message and their kinds ("int", "number", "bool", "str"); extra
+    fields are allowed (newer senders). ``choices`` restricts a field's values, ``minimum`` an int's."""
+
+    def __init__(self, topic: str, fields: dict[str, str], choices: dict | None = None,
+                 minimum: dict | None = None, values: str | None = None) -> None:
+        self.topic, self.fields, self.values = topic, fields, values
+        self.choices, self.minimum = choices or {}, minimum or {}
+
+    def check(self, obj: dict) -> None:
+        """Raise WireError naming the first field that is missing or of the wrong kind."""
+        for name, kind in self.fields.items():
+            if name not in obj:
+                raise WireError(f"{self.topic}: missing field {name!r} (got {sorted(obj)[:10]})")
+            ok, what = _CHECKS[kind]
+            if not ok(obj[name]):
+                raise WireError(f"{self.topic}: field {name!r} must be {what}, got {obj[name]!r}")
+            if name in self.choices and obj[name] not in self.choices[name]:
+                raise WireError(f"{self.topic}: field {name!r} must be one of {list(self.choices[name])}, "
+                                f"got {obj[name]!r}")
+            if name in self.minimum and obj[name] < self.minimum[name]:
+                raise WireError(f"{self.topic}: field {name!r} must be >= {self.minimum[name]}, got {obj[name]!r}")
+        if self.values is not None:  # a mapping whose every value has one kind (e.g. learner/ack)
+            ok, what = _CHECKS[self.values]
+            bad = next((k for k, v in obj.items() if not ok(v)), None)
+            if bad is not None:
+                raise WireError(f"{self.topic}: value of {bad!r} must be {what}, got {obj[bad]!r}")
+
+
+EPISODE_STATUS = JsonSchema("episode/status", {"episode_id": "int", "phase": "str", "step": "int",
+                                               "return": "number", "success": "bool"},
+                            choices={"phase": EPISODE_PHASES}, minimum={"episode_id": 0, "step": 0})
+EPISODE_SUMMARY = JsonSchema("episode/summary", {"episode_id": "int", "steps": "int", "return": "number",
+                                                 "success": "bool"}, minimum={"episode_id": 0, "steps": 0})
+LEARNER_ACK = JsonSchema("learner/ack", {}, values="int")  # transition source -> highest acknowledged seq
