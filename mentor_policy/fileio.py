@@ -59,6 +59,35 @@ def atomic_open(path: str | Path, mode: str = "wb", *, prefix: str | None = None
         fsync_dir(path.parent)
 
 
+def truncate_file(path: str | Path, length: int, fsync: bool = True) -> int:
+    """Cut ``path`` to its first ``length`` bytes (a torn tail, before appending after it); returns the
+    number of bytes removed (0 when the file is already that short or missing)."""
+    p = Path(path)
+    if not p.exists() or p.stat().st_size <= length:
+        return 0
+    dropped = p.stat().st_size - int(length)
+    with open(p, "r+b") as fh:
+        fh.truncate(int(length))
+        fh.flush()
+        if fsync:
+            os.fsync(fh.fileno())
+    return dropped
+
+
+def truncate_torn_line(path: str | Path, fsync: bool = True) -> int:
+    """Drop an unterminated last line of an append-only text file (a crash mid-write), so that the
+    next appended line starts on a line of its own; returns the number of bytes removed."""
+    p = Path(path)
+    if not p.exists() or p.stat().st_size == 0:
+        return 0
+    with open(p, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b"\n":
+            return 0
+        data = p.read_bytes()
+    return truncate_file(p, data.rfind(b"\n") + 1, fsync=fsync)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes, fsync: bool = True,
                        verify: Callable[[Path], None] | None = None) -> None:
     """Replace ``path`` by ``data`` atomically (see :func:`atomic_open`, also for ``verify``)."""

@@ -30,3 +30,22 @@ def test_an_executor_error_with_a_live_context_propagates():
             _spin_once(_ExecutorThatFailsToTake())
     finally:
         rclpy.shutdown()
+
+
+def test_repeat_throttle_logs_each_kind_once_per_period_with_the_held_back_count():
+    from mentor.common import RepeatThrottle
+    lines, now = [], [0.0]
+    throttle = RepeatThrottle(lines.append, period_s=2.0, clock=lambda: now[0])
+    storm = [f"rejected policy action: NaN/inf: [{v}, 0.0, 0.0]; holding position ({i + 1} rejected so far)"
+             for i, v in enumerate(["nan", "inf", "-inf"] * 300)]
+    for i, text in enumerate(storm):  # 900 rejections in 4.5 s
+        now[0] = i * 0.005
+        throttle.log(text)
+    assert len(lines) == 3  # t = 0, 2, 4 s
+    assert lines[0] == storm[0] and "(399 more like it in the 2.0 s before)" in lines[1]
+    assert throttle.log("rejected policy action: 2 values, expected 3; holding position (901 rejected so far)")
+    assert len(lines) == 4 and "2 values" in lines[-1]  # another kind is not held back by the first
+    now[0] = 10.0
+    assert throttle.log(storm[5]) and lines[-1].endswith("(99 more like it in the 6.0 s before)")
+    with pytest.raises(ValueError):
+        RepeatThrottle(lines.append, period_s=0)

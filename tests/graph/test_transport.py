@@ -126,6 +126,38 @@ def test_outbox_ignores_torn_tail(tmp_path):
     assert [s for s, _ in read_records(seg)] == [0, 1]
 
 
+def test_a_torn_first_record_of_a_new_segment_is_cut_before_appending(tmp_path):
+    """The restarted outbox once appended after the torn bytes, so the records written then were lost."""
+    box = Outbox(tmp_path, segment_records=2)
+    for i in range(3):  # seg 0: records 0, 1; seg 2: record 2 (torn below)
+        box.append(i, _payload(i))
+    box.close()
+    seg2 = tmp_path / "seg_000000000002.bin"
+    seg2.write_bytes(seg2.read_bytes()[:-4])  # the crash tore the only record of the new segment
+    again = Outbox(tmp_path, segment_records=2)
+    assert again.next_seq == 2 and seg2.stat().st_size == 0  # the torn bytes are gone
+    for i in (2, 3):
+        again.append(i, _payload(i))
+    again.close()
+    assert [s for s, _ in read_records(seg2)] == [2, 3]
+    third = Outbox(tmp_path, segment_records=2)
+    assert third.pending_seqs() == [0, 1, 2, 3] and third.newest() == (3, _payload(3))
+
+
+def test_a_torn_ledger_line_does_not_swallow_the_next_commit(tmp_path):
+    path = tmp_path / "ingest.ledger"
+    ledger = IngestLedger(path)
+    ledger.commit("robot", 0)
+    ledger.commit("robot", 1)
+    ledger.close()
+    path.write_bytes(path.read_bytes() + b"robot 2")  # torn: no newline, the crash came before it
+    ledger = IngestLedger(path)
+    assert ledger.acked == {"robot": 1}  # the unterminated line was not durable: not counted
+    ledger.commit("robot", 2)
+    ledger.close()
+    assert IngestLedger(path).acked == {"robot": 2} and path.read_text().splitlines()[-1] == "robot 2"
+
+
 def test_ledger_dedupe_gap_commit_and_restart(tmp_path):
     path = tmp_path / "ingest.ledger"
     led = IngestLedger(path)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -18,6 +19,39 @@ from .wire import DONE, ENDED, RESETTING, RUNNING, WAITING_FOR_HUMAN  # noqa: F4
 #: joint names of the FR3 arm on robot/joint_states (followed by the gripper finger joint)
 ARM_JOINTS = [f"fr3_joint{i}" for i in range(1, 8)]
 FINGER_JOINT = "fr3_finger_joint1"
+
+
+class RepeatThrottle:
+    """Log a repeated error once per ``period_s`` per kind, with the count of the ones held back.
+
+    The kind of a message is its text with numbers and bracketed values blanked, so "NaN/inf: [nan, 0]"
+    and "NaN/inf: [inf, 1]" are one kind, "2 values, expected 3" another. ``log(text)`` returns True when
+    it logged. ``clock`` returns seconds (monotonic by default).
+    """
+
+    _VARIABLE = re.compile(r"\[[^\]]*\]|[-+]?\d[\d.e+-]*")
+
+    def __init__(self, log: Callable[[str], None], period_s: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not period_s > 0:
+            raise ValueError(f"period_s must be > 0, got {period_s}")
+        self._log, self._period, self._clock = log, float(period_s), clock
+        self._last: dict[str, float] = {}  # kind -> time it was last logged
+        self._held: dict[str, int] = {}  # kind -> messages held back since
+
+    def kind(self, text: str) -> str:
+        return self._VARIABLE.sub("#", text)
+
+    def log(self, text: str) -> bool:
+        kind, now = self.kind(text), self._clock()
+        previous = self._last.get(kind)
+        if previous is not None and now - previous < self._period:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            return False
+        held = self._held.pop(kind, 0)
+        self._last[kind] = now
+        self._log(text + (f" ({held} more like it in the {now - previous:.1f} s before)" if held else ""))
+        return True
 
 
 def set_torch_threads(threads: int) -> None:

@@ -31,7 +31,7 @@ from std_srvs.srv import SetBool, Trigger
 from . import qos, wire
 from .common import DONE, ENDED, RESETTING, RUNNING, WAITING_FOR_HUMAN, StateAssembler, load_task, run_node
 from .params import declare_config
-from mentor_policy.fileio import atomic_write_bytes
+from mentor_policy.fileio import atomic_write_bytes, truncate_torn_line
 
 CSV_HEADER = "episode_id,steps,return,success,truncated,human_label,wall_time\n"
 
@@ -185,7 +185,8 @@ class EpisodeNode(Node):
 
     def _write_csv(self, truncated: bool) -> None:
         path = self.run_dir / "episodes.csv"
-        new = not path.exists()
+        truncate_torn_line(path)  # a row torn by a crash must not swallow this one
+        new = not path.exists() or path.stat().st_size == 0
         with open(path, "a") as fh:
             if new:
                 fh.write(CSV_HEADER)

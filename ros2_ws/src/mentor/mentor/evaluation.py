@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Hashable, Mapping
 
+from mentor_policy.fileio import truncate_torn_line
+
 
 @dataclass(frozen=True)
 class EvalSchedule:
@@ -239,6 +241,7 @@ class EvalCsv:
         self.path = Path(path)
 
     def append(self, ep: EpisodeOutcome) -> None:
+        truncate_torn_line(self.path)  # a row torn by a crash must not swallow this one
         new = not self.path.exists() or self.path.stat().st_size == 0
         with open(self.path, "a") as fh:
             if new:

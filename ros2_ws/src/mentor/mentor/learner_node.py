@@ -35,6 +35,8 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import String, UInt8MultiArray
 
+from mentor_policy.fileio import truncate_torn_line
+
 from . import qos, wire
 from .common import load_task, run_node, set_torch_threads
 from .evaluation import BlockResult, EpisodeOutcome, EvalBlocks, EvalCsv, VersionCache, beats_best, episode_success
@@ -234,6 +236,7 @@ class LearnerNode(Node):
         except ReplayError as exc:
             rows = len(self.journal.read(key))
             self.get_logger().warning(f"episode {key} ({rows} rows) not added to the replay: {exc}")
+            truncate_torn_line(self.root / "discarded_rows.txt")
             with open(self.root / "discarded_rows.txt", "a") as fh:  # accounted for, never silently lost
                 fh.write(f"{key} {rows}\n")
                 fh.flush()

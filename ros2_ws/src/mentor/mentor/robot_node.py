@@ -27,7 +27,7 @@ from std_srvs.srv import Trigger
 from robot_envs.netaddr import check_sim_address
 
 from . import qos, wire
-from .common import ARM_JOINTS, FINGER_JOINT, load_task, run_node
+from .common import ARM_JOINTS, FINGER_JOINT, RepeatThrottle, load_task, run_node
 from .params import declare_config
 
 
@@ -73,6 +73,7 @@ class RobotNode(Node):
         self.holding = True  # True: no streaming command active (watchdog idle)
         self.busy = False  # a blocking move (reset) is running: actions are ignored
         self.counts = {"commands": 0, "rejected": 0, "clipped": 0, "clamped": 0, "watchdog_stops": 0}
+        self.rejections = RepeatThrottle(self.get_logger().error, period_s=2.0)
         self.last_error = ""
         cmd_group = MutuallyExclusiveCallbackGroup()
         self.create_subscription(Float32MultiArray, "policy/action", lambda m: self._on_action(m, False), qos.COMMAND,
@@ -132,8 +133,9 @@ class RobotNode(Node):
         try:
             action = wire.msg_to_action(msg, self.action_dim)
         except wire.WireError as exc:
-            self.counts["rejected"] += 1
-            self.get_logger().error(f"rejected {'teleop' if teleop else 'policy'} action: {exc}; holding position")
+            self.counts["rejected"] += 1  # in robot/status; the log gets one line per kind per 2 s
+            self.rejections.log(f"rejected {'teleop' if teleop else 'policy'} action: {exc}; holding position "
+                                f"({self.counts['rejected']} rejected so far)")
             if not self.busy:
                 self._hold()
             return

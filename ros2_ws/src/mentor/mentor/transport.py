@@ -27,7 +27,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from mentor_policy.fileio import atomic_write_bytes, fsync_dir
+from mentor_policy.fileio import atomic_write_bytes, fsync_dir, truncate_file, truncate_torn_line
 
 LOG = logging.getLogger(__name__)
 _MAGIC = b"MOB1"
@@ -39,8 +39,9 @@ class TransportError(RuntimeError):
     """Corrupt outbox/ledger files or inconsistent sequence numbers."""
 
 
-def read_records(path: Path) -> list[tuple[int, bytes]]:
-    """All intact (seq, payload) records of one segment file; a torn/corrupt tail is ignored."""
+def read_records(path: Path, repair: bool = False) -> list[tuple[int, bytes]]:
+    """All intact (seq, payload) records of one segment file; a torn/corrupt tail is ignored, and with
+    ``repair`` cut off the file (so that records appended later follow the last intact one)."""
     data = Path(path).read_bytes()
     out, pos = [], 0
     while pos + _HEADER.size <= len(data):
@@ -54,7 +55,10 @@ def read_records(path: Path) -> list[tuple[int, bytes]]:
         out.append((seq, payload))
         pos = end
     if pos != len(data):
-        LOG.warning("%s: ignoring %d bytes of torn/corrupt tail after %d records", path, len(data) - pos, len(out))
+        LOG.warning("%s: %s %d bytes of torn/corrupt tail after %d records", path,
+                    "truncating" if repair else "ignoring", len(data) - pos, len(out))
+        if repair:
+            truncate_file(path, pos)
     return out
 
 
@@ -128,7 +132,7 @@ class Outbox:
             if not m:
                 continue
             first = int(m.group(1))
-            records = read_records(path)
+            records = read_records(path, repair=True)
             self._segments[first] = len(records)
             for seq, payload in records:
                 self._pending[seq] = _Pending(payload, first, 0.0)
@@ -241,6 +245,8 @@ class IngestLedger:
         self.gaps = 0  # gap events seen (metrics)
         self.duplicates = 0  # duplicate records dropped (metrics)
         self._lines = 0
+        if truncate_torn_line(self.path, fsync=fsync):
+            LOG.warning("%s: dropped a torn last line (a crash mid-write)", self.path)
         self._load()
         self._fh = open(self.path, "a")
 
