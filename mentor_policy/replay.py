@@ -38,7 +38,8 @@ from mentor_policy.specs import EnvSpec
 log = logging.getLogger(__name__)
 
 EPISODE_KEYS = ("image", "proprio", "action", "reward", "discount", "intervention")
-_EPISODE_RE = re.compile(r"^ep_(\d{9})_(\d+)\.npz$")
+# ep_<index>_<transitions>[.<key>].npz; the key (e.g. the learner's journal key) makes adding idempotent
+_EPISODE_RE = re.compile(r"^ep_(\d{9})_(\d+)(?:\.([A-Za-z0-9][A-Za-z0-9_.-]{0,127}))?\.npz$")
 _TMP_PREFIX = ".tmp-"
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -193,7 +194,7 @@ class _EpisodeSlot:
 class ReplayBuffer:
     """Disk-backed episode replay with vectorised frame stacking and n-step returns.
 
-    ``directory`` holds one ``ep_<index>_<T>.npz`` per episode. On construction the existing
+    ``directory`` holds one ``ep_<index>_<T>[.<key>].npz`` per episode. On construction the existing
     episode files are reloaded in index order (newest that fit ``capacity``); leftover temp files
     (``.tmp-*``) from an interrupted write are deleted with a warning, and unreadable/invalid episode
     files are renamed to ``*.corrupt`` (kept for inspection) with a warning. Thread-safe: one lock
@@ -216,6 +217,7 @@ class ReplayBuffer:
         self._num_transitions = 0
         self._write_pos = 0
         self._next_index = 0
+        self._keys: dict[str, Path] = {}  # episode key -> its file (episodes added with a key)
         self._cum: np.ndarray | None = None  # cached cumulative transition counts for sampling
         self._reload()
 
@@ -232,6 +234,17 @@ class ReplayBuffer:
 
     def __len__(self) -> int:
         return self._num_transitions
+
+    @property
+    def episodes_added(self) -> int:
+        """Episodes ever added to this directory (the next file index; durable: it is read back from
+        the newest file's name, which eviction never deletes)."""
+        return self._next_index
+
+    def has_episode(self, key: str) -> bool:
+        """True when an episode was added with ``key`` (its file is in the directory)."""
+        with self._lock:
+            return key in self._keys
 
     def episode_paths(self) -> list[Path]:
         """Files of the loaded episodes, oldest first."""
@@ -250,21 +263,32 @@ class ReplayBuffer:
         self._discount = np.zeros(s, dtype=np.float32)
         self._intervention = np.zeros(s, dtype=bool)
 
-    def add_episode(self, episode: dict[str, Any]) -> Path:
+    def add_episode(self, episode: dict[str, Any], key: str | None = None) -> Path:
         """Validate, persist (atomically, durably) and insert one finished episode.
 
         Returns the episode file's path. Oldest episodes are evicted (and their files deleted when
-        ``cfg.delete_evicted``) only after the new file is durable.
+        ``cfg.delete_evicted``) only after the new file is durable. With ``key`` (letters, digits,
+        ``_.-``) the key is part of the file name and adding is idempotent: an episode whose key is
+        already stored is not added again (its file's path is returned), e.g. when a crash came
+        between storing an episode and retiring its journal entry.
         """
+        if key is not None and not _KEY_RE.match(str(key)):
+            raise ValueError(f"invalid episode key {key!r}: use letters, digits, '_', '.', '-' (max 128)")
+        with self._lock:
+            if key is not None and key in self._keys:
+                log.info("episode %s is already in the replay (%s): not added again", key, self._keys[key].name)
+                return self._keys[key]
         ep = validate_episode(episode, self.spec)
         length = ep["image"].shape[0] - 1
         self._check_fits(length)
         with self._lock:
             index = self._next_index
             self._next_index += 1
-        path = self.directory / f"ep_{index:09d}_{length}.npz"
+        path = self.directory / (f"ep_{index:09d}_{length}" + (f".{key}" if key is not None else "") + ".npz")
         _atomic_save_npz(path, ep, self.cfg.fsync)
         with self._lock:
+            if key is not None:
+                self._keys[key] = path
             evicted = self._insert(ep, index, path)
         self._delete_files(evicted)
         return path
@@ -324,6 +348,8 @@ class ReplayBuffer:
             m = _EPISODE_RE.match(p.name)
             if m:
                 found.append((int(m.group(1)), int(m.group(2)), p))
+                if m.group(3):
+                    self._keys[m.group(3)] = p
             elif p.name.endswith(".corrupt"):
                 m = re.match(r"^ep_(\d{9})_", p.name)
                 if m:  # never reuse the index of a file kept for inspection
@@ -793,8 +819,9 @@ class EpisodeJournal:
         fsync_dir(self.directory)
 
     def commit(self, episode_key: str, replay: ReplayBuffer) -> Path:
-        """finish -> replay.add_episode (durable) -> discard. Returns the episode file's path."""
-        path = replay.add_episode(self.finish(episode_key))
+        """finish -> replay.add_episode (durable, keyed: a retry after a crash adds nothing) -> discard.
+        Returns the episode file's path."""
+        path = replay.add_episode(self.finish(episode_key), key=episode_key)
         self.discard(episode_key)
         return path
 

@@ -171,3 +171,34 @@ def test_a_foreign_or_garbled_checkpoint_stops_the_learner_with_a_clear_error_an
             _start(tmp_path)
         rclpy.shutdown()
         assert ckpt.read_bytes() == content  # left as it was, for the user to inspect
+
+
+def test_a_crash_between_storing_an_episode_and_retiring_its_journal_entry_stores_it_once(tmp_path):
+    """Kill after replay.add_episode, before journal.discard: the restart once re-added the episode (two
+    identical files); counters (episodes, weights versions) once went back to the last checkpoint's."""
+    replay_dir = tmp_path / "learner" / "replay"
+    robot = Robot()
+    node = _start(tmp_path)
+    versions_before = node.version
+
+    def crash(key):
+        raise KeyboardInterrupt("killed between storing the episode and retiring its journal entry")
+
+    node.journal.discard = crash
+    with pytest.raises(KeyboardInterrupt):
+        robot.episode(node, 0, version=1, success=True)
+    robot.seq += 1  # the last record was sent (and stored) before the crash: the robot's next seq follows it
+    assert len(list(replay_dir.glob("ep_*.npz"))) == 1 and node.journal.keys() == ["robot-ep0"]
+    node.destroy_node()  # no shutdown(): no final checkpoint, as after kill -9
+    rclpy.shutdown()
+
+    node = _start(tmp_path)
+    try:
+        assert node.episodes == 1 and node.version > versions_before  # no version number named twice
+        robot.episode(node, 1, version=node.version, success=False)  # the next episode closes the recovered one
+        files = sorted(p.name for p in replay_dir.glob("ep_*.npz"))
+        assert len(files) == 2 and files[0].endswith(".robot-ep0.npz") and files[1].endswith(".robot-ep1.npz")
+        assert node.episodes == 2 and node.journal.keys() == []
+        assert node.replay.num_transitions == 2 * 2  # 3 records = 2 transitions per episode
+    finally:
+        _stop(node)

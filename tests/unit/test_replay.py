@@ -378,3 +378,17 @@ def test_journal_fsync_policy_validation():
     assert JournalConfig(fsync_every=0).fsync_every == 0
     with pytest.raises(ValueError):
         JournalConfig(fsync_every=-1)
+
+
+def test_adding_an_episode_with_a_key_is_idempotent_across_a_reload(tmp_path):
+    rb = make_buffer(tmp_path)
+    ep = make_episode(5)
+    first = rb.add_episode(ep, key="robot-ep7")
+    assert rb.add_episode(ep, key="robot-ep7") == first and rb.num_episodes == 1 and rb.episodes_added == 1
+    again = make_buffer(tmp_path)
+    assert again.has_episode("robot-ep7") and again.add_episode(ep, key="robot-ep7") == first
+    assert again.num_episodes == 1 and again.episodes_added == 1 and len(again) == 5
+    assert again.add_episode(ep, key="robot-ep8").name.endswith("_5.robot-ep8.npz") and again.episodes_added == 2
+    assert again.add_episode(ep).name.endswith("_5.npz") and make_buffer(tmp_path).num_episodes == 3
+    with pytest.raises(ValueError, match="invalid episode key"):
+        again.add_episode(ep, key="../evil")

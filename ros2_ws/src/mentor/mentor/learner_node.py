@@ -35,7 +35,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import String, UInt8MultiArray
 
-from mentor_policy.fileio import truncate_torn_line
+from mentor_policy.fileio import atomic_write_text, truncate_torn_line
 
 from . import qos, wire
 from .common import load_task, run_node, set_torch_threads
@@ -116,7 +116,8 @@ class LearnerNode(Node):
         self.journal = EpisodeJournal(root / "journal")
         self.ledger = IngestLedger(root / "ingest.ledger")
         self.seed_frames = self.acfg.num_seed_frames if self.cfg.num_seed_frames < 0 else self.cfg.num_seed_frames
-        self.updates = self.version = self.episodes = self.malformed = 0
+        self.updates = self.version = self.malformed = 0
+        self.version_file = root / "weights_version"  # highest version ever published: never reused
         self._restore()
         self.open: dict[str, tuple[int, str]] = self._recover_journal()  # source -> (episode_id, journal key)
         self.open_meta: dict[str, dict] = {}  # source -> meta of the newest record of its open episode
@@ -157,8 +158,24 @@ class LearnerNode(Node):
                              ("agent", "updates", "weights_version", "episodes"), "a learner checkpoint")
         self.agent.load_state_dict(ck["agent"])
         self.updates = int(ck["updates"])
-        self.version, self.episodes = int(ck["weights_version"]), int(ck["episodes"])
-        self.get_logger().info(f"resumed from {self.ckpt_path}: updates {self.updates}, weights v{self.version}")
+        self.version = max(int(ck["weights_version"]), self._published_version())
+        self.get_logger().info(f"resumed from {self.ckpt_path}: updates {self.updates}, weights v{self.version} "
+                               f"next, {self.episodes} episodes")
+
+    @property
+    def episodes(self) -> int:
+        """Episodes stored in the replay, ever (durable: derived from its files, not from a checkpoint)."""
+        return self.replay.episodes_added
+
+    def _published_version(self) -> int:
+        """The highest weights version published before (0 when none); the file is written before each publish."""
+        try:
+            return int(self.version_file.read_text().strip() or 0)
+        except FileNotFoundError:
+            return 0
+        except ValueError:
+            self.get_logger().error(f"{self.version_file} is unreadable: versions continue from the checkpoint's")
+            return 0
 
     def _load_best_score(self) -> float | None:
         """The success rate stored in ``best.pt`` (None without one): a restart never replaces a better one."""
@@ -244,9 +261,13 @@ class LearnerNode(Node):
             self.journal.discard(key)
             return
         with self.replay_lock:
-            self.replay.add_episode(episode)
+            stored_before = self.replay.has_episode(key)
+            self.replay.add_episode(episode, key=key)  # keyed: idempotent across a crash before the discard
         self.journal.discard(key)
-        self.episodes += 1
+        if stored_before:  # stored and counted before the restart; its outcome was handled then too
+            self.get_logger().info(f"episode {key} was already in the replay (a crash came before its journal "
+                                   "entry was retired): not added twice")
+            return
         self.ended.put(EpisodeOutcome.from_meta(
             meta, source=source, episode_id=eid, ret=float(np.sum(episode["reward"])),
             success=episode_success(meta, float(episode["discount"][-1])), length=len(episode["reward"]) - 1,
@@ -378,7 +399,8 @@ class LearnerNode(Node):
             self.get_logger().error(f"not publishing weights with non-finite values in {bad}",
                                     throttle_duration_sec=10.0)
             return
-        self.version += 1
+        self.version = max(self.version, self._published_version()) + 1
+        atomic_write_text(self.version_file, f"{self.version}\n")  # durable before any node can see it
         self.policy_cache.put(self.version, (state, self.env_steps))
         self.pub_weights.publish(wire.bytes_to_msg(encode_weights(self.version, self.env_steps, state)))
         self.tb.add_scalar("learner/weights_version", self.version, self.updates)
