@@ -189,3 +189,43 @@ def test_robot_node_config_refuses_a_real_address_in_sim():
     with pytest.raises(ValueError, match="FCI address"):
         RobotNodeConfig(use_sim=False, robot_ip="auto")
     assert RobotNodeConfig(use_sim=False, robot_ip="172.16.0.2").robot_ip == "172.16.0.2"
+
+
+def test_every_node_exit_ends_the_launch_and_a_failure_is_an_error():
+    """ros2 launch once kept half a graph running when a non-primary node died, and exited 0 when the
+    deploy policy failed. launch turns an exception in an exit handler into a shutdown + return code 1."""
+    from types import SimpleNamespace
+
+    from mentor.launch_support import node_exit_handler
+
+    running, stopping = SimpleNamespace(is_shutdown=False), SimpleNamespace(is_shutdown=True)
+    shutdown = lambda reason: ["shutdown: " + reason]  # noqa: E731 - stands for the EmitEvent(Shutdown) actions
+    policy, robot = node_exit_handler("policy", True, shutdown), node_exit_handler("robot", False, shutdown)
+    assert policy(SimpleNamespace(returncode=0), running) == ["shutdown: policy finished"]
+    with pytest.raises(RuntimeError, match="node policy exited with code 3"):
+        policy(SimpleNamespace(returncode=3), running)
+    with pytest.raises(RuntimeError, match="node robot exited with code 0 while the graph was running"):
+        robot(SimpleNamespace(returncode=0), running)
+    with pytest.raises(RuntimeError, match="code -9"):
+        robot(SimpleNamespace(returncode=-9), running)
+    assert robot(SimpleNamespace(returncode=-2), stopping) is None  # exits during a shutdown are expected
+    assert policy(SimpleNamespace(returncode=1), stopping) is None
+
+
+def test_dds_transport_is_reported_and_shared_memory_warned_about(tmp_path):
+    """An inherited FASTDDS_DEFAULT_PROFILES_FILE once silently put localhost graphs back on shared memory."""
+    from mentor.graph import dds_transport, node_dds_env, transport_warning
+
+    ours = {**node_dds_env(True, {}), "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}
+    assert dds_transport(ours) == (dds_transport(ours)[0], False) and transport_warning(ours) is None
+    assert "UDPV4" in dds_transport(ours)[0] and transport_warning(node_dds_env(False, {})) is None
+    shm_profile = tmp_path / "shm.xml"
+    shm_profile.write_text('<dds><profiles><transport_descriptors><transport_descriptor><transport_id>s</transport_id>'
+                           '<type>SHM</type></transport_descriptor></transport_descriptors></profiles></dds>')
+    inherited = {"FASTDDS_DEFAULT_PROFILES_FILE": str(shm_profile)}
+    assert node_dds_env(True, inherited) == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}  # the user's choice kept
+    assert dds_transport(inherited)[1] and "shared memory is active" in transport_warning(inherited)
+    assert dds_transport({"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"})[1]
+    assert not dds_transport({"FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"})[1]
+    assert dds_transport({"FASTDDS_DEFAULT_PROFILES_FILE": str(tmp_path / "missing.xml")})[1]  # unreadable: warned
+    assert not dds_transport({"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"})[1]

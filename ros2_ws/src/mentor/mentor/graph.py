@@ -147,6 +147,54 @@ def node_dds_env(localhost_only: bool = True, environ: dict[str, str] | None = N
     return {"FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"}
 
 
+def dds_transport(env: dict[str, str]) -> tuple[str, bool]:
+    """(description, shared_memory) of the DDS transport nodes started with ``env`` will use.
+
+    ``shared_memory`` is True when Fast DDS may move data over shared memory (its default transports,
+    ``FASTDDS_BUILTIN_TRANSPORTS`` other than a UDP one, or a profile file that keeps the built-in
+    transports or declares an SHM transport); a graph then no longer survives ``kill -9`` of a node
+    (see :func:`node_dds_env`). A profile is read as XML data, never executed; an unreadable one counts
+    as shared memory.
+    """
+    rmw = env.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    if rmw != "rmw_fastrtps_cpp":
+        return f"RMW {rmw} (transport set by its own configuration, not checked)", False
+    builtin = env.get("FASTDDS_BUILTIN_TRANSPORTS", "")
+    profile = env.get("FASTDDS_DEFAULT_PROFILES_FILE") or env.get("FASTRTPS_DEFAULT_PROFILES_FILE")
+    if profile:
+        return _profile_transport(Path(profile))
+    if builtin:
+        shm = not builtin.upper().startswith("UDP")
+        return f"Fast DDS built-in transports {builtin}", shm
+    return "Fast DDS default transports (shared memory + UDPv4)", True
+
+
+def _profile_transport(path: Path) -> tuple[str, bool]:
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as exc:
+        return f"Fast DDS profile {path} (unreadable: {exc})", True
+    local = lambda el: el.tag.rsplit("}", 1)[-1]  # noqa: E731 - tag without the XML namespace
+    types = [(el.text or "").strip().upper() for el in root.iter() if local(el) == "type"]
+    builtin_off = [el for el in root.iter() if local(el) == "useBuiltinTransports" and (el.text or "").strip() == "false"]
+    shm = "SHM" in types or not builtin_off
+    kinds = "/".join(sorted(set(types))) or "none declared"
+    return (f"Fast DDS profile {path} (transports {kinds}, built-in {'off' if builtin_off else 'on'})", shm)
+
+
+def transport_warning(env: dict[str, str]) -> str | None:
+    """A loud warning when nodes started with ``env`` may use shared memory, else None."""
+    what, shm = dds_transport(env)
+    if not shm:
+        return None
+    return (f"WARNING: DDS transport: {what}: shared memory is active. A node killed with kill -9 can leave "
+            "its restarted peers matched but receiving nothing (the graph then stalls). This graph is meant "
+            "to survive kill -9 over UDP: unset FASTDDS_DEFAULT_PROFILES_FILE / FASTDDS_BUILTIN_TRANSPORTS, "
+            "or use a profile with only UDP transports and useBuiltinTransports false.")
+
+
 def package_config_dir() -> Path:
     """The package's config/ directory (source tree or installed share/)."""
     here = Path(__file__).resolve().parent.parent / "config"

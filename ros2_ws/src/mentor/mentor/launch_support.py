@@ -7,10 +7,11 @@ needs no ``launch`` package (so it is tested here, where ``ros2 launch`` is not 
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import yaml
 
-from .graph import GraphArgs, build_graph, node_dds_env
+from .graph import GraphArgs, build_graph, dds_transport, node_dds_env, transport_warning
 
 #: a launch file's argument table: (name, default value as a string, description)
 LaunchArgs = list[tuple[str, str, str]]
@@ -49,13 +50,33 @@ def graph_args_from_strings(mode: str, values: dict[str, str]) -> GraphArgs:
     return GraphArgs(mode=mode, **kwargs)
 
 
+def node_exit_handler(name: str, primary: bool, shutdown):
+    """``on_exit(event, context)`` for one node's ``OnProcessExit``: every exit ends the launch.
+
+    The primary node (learner in train, policy in deploy) finishing with code 0 is the end of the job:
+    ``shutdown(reason)`` (the actions that stop the launch). Any other exit outside a shutdown already
+    under way (another node dying, the primary failing) raises, which makes launch stop every node and
+    ``ros2 launch`` return 1 (launch's LaunchService turns an exception in a handler into a shutdown
+    and a non-zero return code).
+    """
+    def on_exit(event, context):
+        code = getattr(event, "returncode", None)
+        if getattr(context, "is_shutdown", False):
+            return None  # stopping anyway (Ctrl-C, or another node's exit): exits are expected now
+        if primary and code == 0:
+            return shutdown(f"{name} finished")
+        raise RuntimeError(f"mentor: node {name} exited with code {code}"
+                           f"{'' if primary else ' while the graph was running'}: stopping the graph")
+    return on_exit
+
+
 def launch_description(mode: str, arguments: LaunchArgs):
     """The LaunchDescription of the ``mode`` graph ("train" or "deploy") with these arguments.
 
-    The primary node (learner in train, policy in deploy) ending ends the launch.
+    Any node ending ends the launch (:func:`node_exit_handler`), as ``mentor-run`` does.
     """
     from launch import LaunchDescription
-    from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
+    from launch.actions import DeclareLaunchArgument, EmitEvent, LogInfo, OpaqueFunction, RegisterEventHandler
     from launch.event_handlers import OnProcessExit
     from launch.events import Shutdown
     from launch.substitutions import LaunchConfiguration
@@ -63,16 +84,20 @@ def launch_description(mode: str, arguments: LaunchArgs):
 
     def nodes(context):
         values = {name: LaunchConfiguration(name).perform(context) for name, _default, _help in arguments}
-        actions = []
+        dds = node_dds_env(localhost_only=False)
+        env = {**os.environ, **dds}
+        actions = [LogInfo(msg=f"mentor: DDS transport: {dds_transport(env)[0]}")]
+        warning = transport_warning(env)
+        if warning:
+            actions.append(LogInfo(msg=f"mentor: {warning}"))
         for spec in build_graph(graph_args_from_strings(mode, values)):
             node = Node(package="mentor", executable=spec.executable, name=spec.name,
                         namespace=spec.namespace or None, parameters=[spec.parameters],
-                        remappings=list(spec.remappings.items()), additional_env=node_dds_env(localhost_only=False),
+                        remappings=list(spec.remappings.items()), additional_env=dds,
                         output="screen", emulate_tty=True)
             actions.append(node)
-            if spec.primary:
-                actions.append(RegisterEventHandler(OnProcessExit(target_action=node,
-                                                                  on_exit=[EmitEvent(event=Shutdown())])))
+            actions.append(RegisterEventHandler(OnProcessExit(target_action=node, on_exit=node_exit_handler(
+                spec.name, spec.primary, lambda reason: [EmitEvent(event=Shutdown(reason=reason))]))))
         return actions
 
     declared = [DeclareLaunchArgument(name, default_value=default, description=text)

@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from .graph import GraphArgs, NodeSpec, build_graph, node_dds_env, write_params_yaml
+from .graph import GraphArgs, NodeSpec, build_graph, dds_transport, node_dds_env, transport_warning, write_params_yaml
 
 
 def node_command(node: NodeSpec, params_file: Path) -> list[str]:
@@ -165,6 +165,10 @@ def run_graph(nodes: list[NodeSpec], run_dir: Path, domain_id: int | None, local
               "MENTOR graph is up. Stop it, or give this one its own --domain-id or --namespace.", file=sys.stderr)
         return 4
     graph = GraphProcesses(nodes, run_dir, env, echo=tuple(n.name for n in nodes if n.primary))
+    print(f"mentor-run: DDS transport: {dds_transport(env)[0]}")
+    warning = transport_warning(env)
+    if warning:
+        print(f"mentor-run: {warning}", file=sys.stderr)
     print(f"mentor-run: starting {', '.join(graph.nodes)} (run dir {run_dir}, logs in {run_dir / 'logs'})")
     graph.start_all()
     code = 0
