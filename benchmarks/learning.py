@@ -357,14 +357,53 @@ def summarise(bench: LearningBenchmarkConfig, log: Callable[[str], None] = print
             entry["final_step"] = int(c.steps[-1]) if c.steps.size else None
             if metric == "success_rate":
                 entry["steps_to_threshold"] = steps_to_threshold(c, bench.threshold)
+    summary["statistics"] = seed_statistics(rows, bench)
     atomic_write_text(bench.out / "summary.json", json.dumps(summary, indent=1))
     for config, e in summary["configs"].items():
         reached = e["steps_to_threshold"]
         log(f"{config:>7}: steps to {bench.threshold:.0%} success = {reached if reached is not None else 'not reached'}"
             f" | final (step {e['final_step']}): success {e['final_success_rate']:.2f}, "
             f"return {e['final_eval_return']:.3f} | seeds {e['n_seeds']}")
+    for config, st in summary["statistics"]["configs"].items():
+        lo, hi = st["final_success_iqm_ci95"]
+        log(f"{config:>7}: final success IQM {st['final_success_iqm']:.2f} [95% CI {lo:.2f}, {hi:.2f}] over "
+            f"{st['n_seeds']} seeds; per-seed steps to {bench.threshold:.0%}: {st['steps_to_threshold_per_seed']}"
+            + (f"; P(mentor > {config}) = {st['p_mentor_better']:.2f} [{st['p_mentor_better_ci95'][0]:.2f}, "
+               f"{st['p_mentor_better_ci95'][1]:.2f}]" if "p_mentor_better" in st else ""))
     log(f"wrote {bench.out / 'results.csv'}, {bench.out / 'success_rate.png'}, {bench.out / 'eval_return.png'}")
     return summary
+
+
+def seed_statistics(rows: list[dict], bench: LearningBenchmarkConfig) -> dict:
+    """Per config over seeds: final success (each seed's last evaluation) as IQM with a 95% bootstrap CI,
+    each seed's first step at ``bench.threshold``, and P(mentor > config) on final success (with CI).
+
+    With few seeds the intervals are wide; they are what the data support, not a claim of significance."""
+    from benchmarks.stats import iqm, probability_of_improvement, probability_of_improvement_ci, stratified_bootstrap_ci
+
+    by_config: dict[str, dict[int, list[dict]]] = {}
+    for r in rows:
+        by_config.setdefault(r["config"], {}).setdefault(int(r["seed"]), []).append(r)
+    finals: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {"metric": "final success rate (last evaluation of each seed)", "configs": {}}
+    for config, seeds in by_config.items():
+        last = {s: max(rs, key=lambda r: r["step"]) for s, rs in seeds.items()}
+        finals[config] = np.array([last[s]["success_rate"] for s in sorted(last)])
+        reach = {}
+        for s, rs in sorted(seeds.items()):
+            hit = [r["step"] for r in sorted(rs, key=lambda r: r["step"]) if r["success_rate"] >= bench.threshold]
+            reach[str(s)] = int(hit[0]) if hit else None
+        out["configs"][config] = {"n_seeds": len(seeds), "final_success_per_seed": finals[config].tolist(),
+                                  "final_success_iqm": iqm(finals[config]),
+                                  "final_success_iqm_ci95": list(stratified_bootstrap_ci(finals[config])),
+                                  "steps_to_threshold_per_seed": reach}
+    if "mentor" in finals:
+        for config, scores in finals.items():
+            if config != "mentor":
+                out["configs"][config]["p_mentor_better"] = probability_of_improvement(finals["mentor"], scores)
+                out["configs"][config]["p_mentor_better_ci95"] = list(
+                    probability_of_improvement_ci(finals["mentor"], scores))
+    return out
 
 
 def _parse_list(text: str, kind: Callable[[str], Any]) -> tuple:

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-benchmarks/results/reach_cpu}
-STEPS=${2:-8000}
+STEPS=${2:-6000}
 COMMON=(--task reach --preset cpu --task-overlay none --torch-threads 1 --steps "$STEPS" --eval-every 1000
         --eval-episodes 5 --seeds 0,1,2 --out "$OUT")
 worker() {  # runs its (config, seed) list one after the other
