@@ -140,6 +140,7 @@ class FrankyRobot(Robot):
         self._gripper_future = None
         self._gripper_width = 0.0
         self._gripper_pending: float | None = None
+        self._stops = 0  # stop() calls so far: a move_to running meanwhile ends with an error, not "reached"
         self._streamed_target: np.ndarray | None = None  # (7,) target of the running command_pose motion
         self._connected = False
 
@@ -343,12 +344,18 @@ class FrankyRobot(Robot):
         if self._error is not None:
             raise RobotError(f"robot is in error, call recover() first: {self._error}")
         self._streamed_target = None
+        stops = self._stops
         try:
             robot.move(self._motion(target, self.cfg.move_to_dynamics_factor, hold=False), asynchronous=True)
             finished = robot.join_motion(float(timeout_s))
         except self._errors as e:
+            if self._stops != stops and self._is_preemption(e):
+                raise RobotError("move_to was stopped (stop() from another thread) before reaching its pose") from e
             self._set_error(e)
             raise RobotError(f"move_to failed: {self._error}") from e
+        if finished and self._stops != stops:  # franky ends a preempted motion as finished
+            raise RobotError(f"move_to was stopped (stop() from another thread) before reaching "
+                             f"{np.round(target, 4).tolist()}")
         if not finished:
             msg = f"move_to did not reach {np.round(target, 4).tolist()} within {timeout_s} s"
             try:
@@ -366,6 +373,7 @@ class FrankyRobot(Robot):
         """
         robot = self._require()
         self._streamed_target = None
+        self._stops += 1  # a move_to blocked in another thread learns that it was stopped
         try:
             robot.stop()
             if not robot.join_motion(_STOP_JOIN_TIMEOUT_S):

@@ -198,3 +198,33 @@ def test_stop_ends_a_streamed_motion_cleanly(world, home):
     robot.command_pose(HOME)  # streaming works again without recover()
     world.clock.sleep(2.0)
     np.testing.assert_allclose(robot.read_state().ee_pose[:3], HOME[:3], atol=2e-3)
+
+
+def test_stop_from_another_thread_ends_a_move_to_with_an_error(world, home):
+    """franky ends a preempted asynchronous motion as if it finished: move_to must not report the pose
+    as reached when stop() (robot/stop during a reset) cut it short."""
+    import threading
+
+    robot = home
+    far = HOME.copy()
+    far[:3] += [0.1, 0.15, -0.15]
+    result = {}
+
+    def move():
+        try:
+            robot.move_to(far, timeout_s=30.0)
+            result["outcome"] = "reached"
+        except RobotError as e:
+            result["outcome"] = str(e)
+
+    mover = threading.Thread(target=move)
+    mover.start()
+    start = robot.read_state().ee_pose[:3]
+    while np.linalg.norm(robot.read_state().ee_pose[:3] - start) < 0.01 and mover.is_alive():
+        world.clock.sleep(0.02)  # state reads work while the move runs
+    robot.stop()
+    mover.join(timeout=30.0)
+    assert "stopped" in result["outcome"], result
+    s = robot.read_state()
+    assert s.error is None and np.linalg.norm(s.ee_pose[:3] - far[:3]) > 0.05  # stopped short, no error
+    robot.move_to(HOME, timeout_s=15.0)  # usable at once

@@ -7,6 +7,8 @@ line and the arm holds. When no action arrives for ``watchdog_timeout_s`` the ar
 Publishes ``robot/current_pose`` (PoseStamped, TCP in ``base_frame``), ``robot/joint_states``,
 ``robot/wrench`` (WrenchStamped, N / Nm), ``robot/status`` (DiagnosticArray); services
 ``robot/reset`` (move to the task's reset pose with random offsets), ``robot/recover``, ``robot/stop``.
+``robot/stop`` and the state topics are served by a second node, ``<name>_guard``, on its own thread:
+a reset move blocks this node's executor while it runs, and stop preempts it (the reset then fails).
 """
 from __future__ import annotations
 
@@ -80,17 +82,38 @@ class RobotNode(Node):
                                  callback_group=cmd_group)
         self.create_subscription(Float32MultiArray, "teleop/action", lambda m: self._on_action(m, True), qos.COMMAND,
                                  callback_group=cmd_group)
-        self.pub_pose = self.create_publisher(wire.PoseStamped, "robot/current_pose", qos.STATE)
-        self.pub_joints = self.create_publisher(JointState, "robot/joint_states", qos.STATE)
-        self.pub_wrench = self.create_publisher(WrenchStamped, "robot/wrench", qos.STATE)
-        self.pub_status = self.create_publisher(DiagnosticArray, "robot/status", qos.STATE)
         srv_group = MutuallyExclusiveCallbackGroup()
         self.create_service(Trigger, "robot/reset", self._srv_reset, callback_group=srv_group)
         self.create_service(Trigger, "robot/recover", self._srv_recover, callback_group=srv_group)
-        self.create_service(Trigger, "robot/stop", self._srv_stop, callback_group=srv_group)
-        self.create_timer(1.0 / self.cfg.state_hz, self._publish_state, callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(0.05, self._watchdog, callback_group=MutuallyExclusiveCallbackGroup())
+        self._start_guard()
         self.get_logger().info(f"robot node up: {self.cfg.robot_ip}, task {self.cfg.task}, action_dim {self.action_dim}")
+
+    def _start_guard(self) -> None:
+        """``robot/stop`` and the state topics live on a second node (``<name>_guard``) spun by its own
+        thread: this node's executor is blocked for the whole of a reset move (a service answers when
+        its callback returns), and stop must preempt that move and the state keep flowing meanwhile."""
+        from rclpy.executors import SingleThreadedExecutor
+        self.guard = rclpy.create_node(f"{self.get_name()}_guard", namespace=self.get_namespace(),
+                                       context=self.context, use_global_arguments=False,
+                                       start_parameter_services=False)
+        self.pub_pose = self.guard.create_publisher(wire.PoseStamped, "robot/current_pose", qos.STATE)
+        self.pub_joints = self.guard.create_publisher(JointState, "robot/joint_states", qos.STATE)
+        self.pub_wrench = self.guard.create_publisher(WrenchStamped, "robot/wrench", qos.STATE)
+        self.pub_status = self.guard.create_publisher(DiagnosticArray, "robot/status", qos.STATE)
+        self.guard.create_service(Trigger, "robot/stop", self._srv_stop)
+        self.guard.create_timer(1.0 / self.cfg.state_hz, self._publish_state)
+        self.guard_executor = SingleThreadedExecutor(context=self.context)
+        self.guard_executor.add_node(self.guard)
+        self.guard_thread = threading.Thread(target=self._spin_guard, name="robot-guard", daemon=True)
+        self.guard_thread.start()
+
+    def _spin_guard(self) -> None:
+        from rclpy.executors import ExternalShutdownException
+        try:
+            self.guard_executor.spin()
+        except ExternalShutdownException:
+            pass
 
     def _sim_hostname(self, deadline: float) -> str:
         """The address the sim world node announces on sim/hostname (robot_ip 'auto')."""
@@ -246,8 +269,9 @@ class RobotNode(Node):
         return resp
 
     def _srv_stop(self, _req, resp):
+        """Stop any motion now, a reset move included (it then fails with "stopped"); the arm holds."""
         self._hold(hard_stop=True)
-        resp.success, resp.message = True, "stopped"
+        resp.success, resp.message = True, "stopped" + (" (the running reset move was preempted)" if self.busy else "")
         return resp
 
     # -- state -------------------------------------------------------------------------------
@@ -286,6 +310,8 @@ class RobotNode(Node):
         self.pub_status.publish(arr)
 
     def shutdown(self) -> None:
+        self.guard_executor.shutdown(timeout_sec=2.0)
+        self.guard.destroy_node()
         try:
             with self.lock:
                 self.robot.stop()
