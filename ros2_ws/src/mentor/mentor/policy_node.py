@@ -50,8 +50,8 @@ from std_msgs.msg import Float32MultiArray, Float64MultiArray, Int64, String, UI
 from std_srvs.srv import Trigger
 
 from . import qos, wire
-from .common import (DONE, RUNNING, StateAssembler, drop_realtime, load_task, run_node, set_thread_realtime,
-                     set_torch_threads)
+from .common import (DONE, RUNNING, RepeatThrottle, StateAssembler, drop_realtime, load_task, run_node,
+                     set_thread_realtime, set_torch_threads)
 from .evaluation import EvalSchedule, WeightsHold
 from .params import declare_config, parse_overrides
 from .policy_io import EpisodeVideo, FrameStacker, build_spec, load_deploy_policy
@@ -143,6 +143,7 @@ class PolicyNode(Node):
         # guards frames, status, reward, teleop, pending weights and the tick clock; never held across disk I/O
         self.lock = threading.Lock()
         self.status: dict = {}
+        self.bad_input_log = RepeatThrottle(self.get_logger().error, period_s=2.0)  # one line per kind per 2 s
         self.frame_hw: dict[str, tuple[int, int]] = {}  # camera -> (H, W) of its frames, fixed by its first good frame
         self.reward = (0.0, False)
         self.teleop: tuple[float, np.ndarray] | None = None
@@ -232,8 +233,7 @@ class PolicyNode(Node):
             image = self._check_frame_size(cam, wire.msg_to_image(msg, self.frame_hw.get(cam)))
         except wire.WireError as exc:
             self.ticks["bad_frames"] += 1
-            self.get_logger().error(f"bad frame from {cam} dropped ({self.ticks['bad_frames']} so far): {exc}",
-                                    throttle_duration_sec=2.0)
+            self.bad_input_log.log(f"bad frame from {cam} dropped ({self.ticks['bad_frames']} so far): {exc}")
             return
         stamp = wire.seconds_from_stamp(msg.header.stamp)
         arrival = time.time()
@@ -336,7 +336,7 @@ class PolicyNode(Node):
             status = wire.msg_to_json(msg, wire.EPISODE_STATUS)
         except wire.WireError as exc:
             self.ticks["bad_messages"] += 1
-            self.get_logger().error(f"bad episode/status dropped: {exc}", throttle_duration_sec=2.0)
+            self.bad_input_log.log(f"bad episode/status dropped: {exc}")
             return
         with self.lock:
             self.status = status
@@ -360,7 +360,7 @@ class PolicyNode(Node):
             acked = wire.msg_to_json(msg, wire.LEARNER_ACK).get(self.cfg.source)
         except wire.WireError as exc:
             self.ticks["bad_messages"] += 1
-            self.get_logger().error(f"bad learner/ack dropped: {exc}", throttle_duration_sec=2.0)
+            self.bad_input_log.log(f"bad learner/ack dropped: {exc}")
             return
         if isinstance(acked, int):
             self.outbox.ack(acked)  # the outbox has its own lock, never held while it writes to disk
