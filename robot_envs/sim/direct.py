@@ -86,6 +86,9 @@ class DirectSimWorld(SimWorld):
     ``lockstep_timeout_s`` and ``max_catchup_steps`` concern franky-sim's server and are unused.
     """
 
+    #: physics advances only when stepped: a render never sees the world move (cameras skip their wall-clock timeout)
+    advances_while_rendering = False
+
     def __init__(self, cfg=None, scene_hooks=()) -> None:
         super().__init__(cfg, scene_hooks)
         self._controllers: list[Controller] = []

@@ -183,6 +183,9 @@ class SimWorld:
             their objects here).
     """
 
+    #: the physics thread runs on while a frame renders (a slow render means an older frame than the arm)
+    advances_while_rendering = True
+
     def __init__(self, cfg: SimWorldConfig | None = None, scene_hooks: Sequence[SceneHook] = ()) -> None:
         self.cfg = cfg if cfg is not None else SimWorldConfig()
         self._hooks = tuple(scene_hooks)

@@ -289,3 +289,16 @@ def test_make_arguments():
         make("human_labelled", backend="mujoco")
     with pytest.raises(ValueError, match="robot_config"):
         make("reach", backend="mujoco", robot_config=object())
+
+
+def test_a_slow_render_is_no_timeout_on_a_stepped_world(mujoco_env):
+    """The stepped world does not move while it renders: a render slower than the camera timeout (a
+    loaded machine) returns its frame (it once raised CameraTimeout and ended a benchmark run)."""
+    from robot_envs.sim.camera import SimCamera
+    from robot_envs.sim.world import SimWorld
+
+    world = mujoco_env.world
+    assert not world.advances_while_rendering and SimWorld.advances_while_rendering
+    with SimCamera(world, "front") as cam:
+        frame = cam.read(timeout_s=1e-9)
+    assert frame.image.shape == (84, 84, 3) and frame.image.dtype == np.uint8
