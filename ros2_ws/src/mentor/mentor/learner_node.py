@@ -116,8 +116,9 @@ class LearnerNode(Node):
         self.journal = EpisodeJournal(root / "journal")
         self.ledger = IngestLedger(root / "ingest.ledger")
         self.seed_frames = self.acfg.num_seed_frames if self.cfg.num_seed_frames < 0 else self.cfg.num_seed_frames
-        self.updates = self.version = self.malformed = 0
+        self.updates = self.malformed = 0
         self.version_file = root / "weights_version"  # highest version ever published: never reused
+        self.version = self._published_version()  # read once; each publish rewrites it before sending
         self._restore()
         self.open: dict[str, tuple[int, str]] = self._recover_journal()  # source -> (episode_id, journal key)
         self.open_meta: dict[str, dict] = {}  # source -> meta of the newest record of its open episode
@@ -158,7 +159,7 @@ class LearnerNode(Node):
                              ("agent", "updates", "weights_version", "episodes"), "a learner checkpoint")
         self.agent.load_state_dict(ck["agent"])
         self.updates = int(ck["updates"])
-        self.version = max(int(ck["weights_version"]), self._published_version())
+        self.version = max(int(ck["weights_version"]), self.version)
         self.get_logger().info(f"resumed from {self.ckpt_path}: updates {self.updates}, weights v{self.version} "
                                f"next, {self.episodes} episodes")
 
@@ -399,7 +400,7 @@ class LearnerNode(Node):
             self.get_logger().error(f"not publishing weights with non-finite values in {bad}",
                                     throttle_duration_sec=10.0)
             return
-        self.version = max(self.version, self._published_version()) + 1
+        self.version += 1
         atomic_write_text(self.version_file, f"{self.version}\n")  # durable before any node can see it
         self.policy_cache.put(self.version, (state, self.env_steps))
         self.pub_weights.publish(wire.bytes_to_msg(encode_weights(self.version, self.env_steps, state)))
