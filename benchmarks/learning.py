@@ -5,8 +5,13 @@ deterministic policy (``eval_mode=True``) for ``--eval-episodes`` episodes every
 steps (and at step 0). Results go to ``--out``:
 
 - ``runs/<config>_seed<seed>/eval.csv``  that run's evaluations (written atomically when the run ends)
-- ``runs/<config>_seed<seed>/done.json`` written when the run finished (finished runs are skipped
-  on a rerun: the benchmark is resumable at run granularity; an unfinished run restarts from zero)
+- ``runs/<config>_seed<seed>/done.json`` written when the run finished (finished runs are skipped on a rerun)
+- ``runs/<config>_seed<seed>/resume.ckpt`` a mid-run checkpoint every ``--checkpoint-every`` agent steps
+  (agent with optimisers and RNGs, counters, evaluations so far; the replay and top-K store are on disk
+  beside it): a killed run goes on from its last checkpoint when the benchmark is started again. The
+  episodes stored after that checkpoint are dropped and the episode in progress is lost; the resumed
+  part's envs and replay sampler get a fresh seed stream, so a resumed run is statistically like an
+  uninterrupted one but not bit-identical to it
 - ``results.csv``  all runs: ``config, task, seed, step, eval_return, success_rate, wall_time``
 - ``success_rate.png`` / ``eval_return.png``  seed mean with a min..max band, one line per config
 - ``summary.json``  steps to ``--threshold`` success per config, final numbers, settings
@@ -80,6 +85,7 @@ class LearningBenchmarkConfig:
     threshold: float = 0.8  # success rate whose first crossing (seed mean) is reported
     device: str = "auto"  # torch device: "auto" = CUDA when present, else CPU
     replay_capacity: int = 100_000  # transitions kept per run
+    checkpoint_every: int = 1_000  # agent steps between mid-run checkpoints (0 = none: a killed run restarts)
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -95,6 +101,8 @@ class LearningBenchmarkConfig:
         for name in ("steps", "eval_every", "eval_episodes", "replay_capacity"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if int(self.checkpoint_every) < 0:
+            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         if int(self.steps) % int(self.eval_every):
             raise ValueError(f"steps ({self.steps}) must be a multiple of eval_every ({self.eval_every}) so that "
                              "evaluations of different seeds line up on one step grid")
@@ -256,37 +264,86 @@ def is_finished(bench: LearningBenchmarkConfig, config: str, seed: int) -> bool:
     return (run_dir(bench, config, seed) / "done.json").is_file()
 
 
+RESUME_FILE = "resume.ckpt"  # a run's mid-run checkpoint (mentor_policy.checkpoint format)
+RESUME_VERSION = 1
+RESUME_SEED_STRIDE = 7919  # part p of a resumed run seeds its envs and replay sampler with seed + p * stride
+_RESUME_KEYS = ("version", "part", "agent", "progress", "replay_episodes", "eval0", "elapsed_s", "eval_times")
+
+
+def load_resume(rdir: Path, log: Callable[[str], None] = print) -> Optional[dict]:
+    """The run's mid-run checkpoint, or None when there is none or it cannot be used (reported)."""
+    from mentor_policy.checkpoint import CheckpointError, load_checkpoint, require_entries
+
+    path = rdir / RESUME_FILE
+    if not path.is_file():
+        return None
+    try:
+        state = require_entries(load_checkpoint(path), path, _RESUME_KEYS, "a benchmark run's resume checkpoint")
+        if state["version"] != RESUME_VERSION:
+            raise CheckpointError(f"{path}: resume version {state['version']!r}, expected {RESUME_VERSION}")
+        return dict(state)
+    except CheckpointError as exc:
+        log(f"cannot resume from {path} ({exc}): the run starts again from zero")
+        return None
+
+
 def run_one(bench: LearningBenchmarkConfig, config: str, seed: int, log: Callable[[str], None] = print) -> list[dict]:
-    """Train and evaluate one (config, seed); returns its CSV rows and marks the run finished."""
+    """Train and evaluate one (config, seed), from its mid-run checkpoint when there is one; returns its
+    CSV rows and marks the run finished."""
     import torch
 
     from mentor_policy.agent import MentorAgent
-    from mentor_policy.replay import ReplayBuffer, ReplayConfig
-    from mentor_policy.train_loop import TrainLoopConfig, evaluate, train
+    from mentor_policy.checkpoint import save_checkpoint
+    from mentor_policy.replay import ReplayBuffer, ReplayConfig, discard_episodes_from
+    from mentor_policy.train_loop import TrainLoopConfig, TrainResult, evaluate, train
 
     rdir = run_dir(bench, config, seed)
-    if rdir.exists():  # an unfinished earlier attempt: start it again from scratch
-        shutil.rmtree(rdir)
-    rdir.mkdir(parents=True)
+    resume = load_resume(rdir, log) if rdir.exists() else None
+    if resume is None:
+        if rdir.exists():  # an unfinished attempt without a usable checkpoint: start it again from scratch
+            shutil.rmtree(rdir)
+        rdir.mkdir(parents=True)
+    else:
+        dropped = discard_episodes_from(rdir / "replay", int(resume["replay_episodes"]))
+        log(f"[{config} seed {seed}] resuming at step {resume['progress']['steps']} (part {resume['part'] + 1}; "
+            f"{len(dropped)} episode(s) stored after the checkpoint dropped)")
+    part = 0 if resume is None else int(resume["part"]) + 1
+    part_seed = seed + RESUME_SEED_STRIDE * part
     cfg = agent_config_for(bench, config, seed)
-    np.random.seed(seed)
+    np.random.seed(part_seed)
     torch.manual_seed(seed)
-    env = make_env(bench.task, seed, bench.env_overrides, bench.runtime_overrides, bench.sim_overrides, bench.backend)
+    env = make_env(bench.task, part_seed, bench.env_overrides, bench.runtime_overrides, bench.sim_overrides,
+                   bench.backend)
     eval_base = env
     try:
         if uses_separate_eval_env(bench.task, bench.backend):  # evaluation episodes get their own seed stream
-            eval_base = make_env(bench.task, seed + 100_000, bench.env_overrides, bench.runtime_overrides,
+            eval_base = make_env(bench.task, part_seed + 100_000, bench.env_overrides, bench.runtime_overrides,
                                  bench.sim_overrides, bench.backend)
         agent = MentorAgent(env.spec, cfg, device=bench.device, store_dir=rdir / "topk")
+        if resume is not None:
+            agent.load_state_dict(resume["agent"])
         replay = ReplayBuffer(rdir / "replay", ReplayConfig(
             capacity=bench.replay_capacity, frame_stack=cfg.frame_stack, nstep=cfg.nstep, discount=cfg.discount,
-            batch_size=cfg.batch_size, seed=seed, fsync=False), env.spec)
+            batch_size=cfg.batch_size, seed=part_seed, fsync=False), env.spec)
         loop_cfg = TrainLoopConfig.from_agent_config(
             cfg, eval_every_steps=bench.eval_every, num_eval_episodes=bench.eval_episodes, eval_at_end=True)
-        t0 = time.perf_counter()
+        elapsed_before = 0.0 if resume is None else float(resume["elapsed_s"])
+        t0 = time.perf_counter() - elapsed_before
         timer = _EvalTimer(eval_base, bench.eval_episodes, t0)
-        ret0, succ0 = evaluate(agent, timer, loop_cfg, 0)
-        result = train(agent, env, replay, bench.steps, loop_cfg, eval_env=timer)
+        if resume is None:
+            ret0, succ0 = evaluate(agent, timer, loop_cfg, 0)
+        else:
+            (ret0, succ0), timer.times = resume["eval0"], [float(t) for t in resume["eval_times"]]
+
+        def save_resume(progress: TrainResult) -> None:
+            save_checkpoint(rdir / RESUME_FILE, {
+                "version": RESUME_VERSION, "part": part, "agent": agent.state_dict(), "progress": progress.to_dict(),
+                "replay_episodes": replay.episodes_added, "eval0": [float(ret0), float(succ0)],
+                "elapsed_s": time.perf_counter() - t0, "eval_times": list(timer.times)})
+
+        start = None if resume is None else TrainResult.from_dict(resume["progress"])
+        result = train(agent, env, replay, bench.steps, loop_cfg, eval_env=timer, start=start,
+                       checkpoint_every_steps=bench.checkpoint_every, on_checkpoint=save_resume)
     finally:
         env.close()
         if eval_base is not env:
@@ -297,17 +354,53 @@ def run_one(bench: LearningBenchmarkConfig, config: str, seed: int, log: Callabl
     rows = [{"config": config, "task": bench.task, "seed": seed, "step": int(s), "eval_return": float(r),
              "success_rate": float(sr), "wall_time": round(t, 3)} for (s, r, sr), t in zip(evals, timer.times)]
     atomic_write_text(rdir / "eval.csv", rows_to_csv(rows))
-    shutil.rmtree(rdir / "replay", ignore_errors=False)
     done = {"config": config, "seed": seed, "task": bench.task, "steps": result.steps, "frames": result.frames,
             "num_updates": result.num_updates, "episodes": len(result.episode_returns),
             "train_success_rate_last10": float(np.mean(result.episode_successes[-10:] or [0.0])),
-            "wall_time_s": round(time.perf_counter() - t0, 2), "agent_config": cfg.to_dict(),
+            "wall_time_s": round(time.perf_counter() - t0, 2), "parts": part + 1, "agent_config": cfg.to_dict(),
             "last_update_metrics": {k: float(v) for k, v in result.last_update_metrics.items()}}
+    task_names = multi_task_names(env)
+    if task_names:  # before the replay goes: expert usage per task and gradient conflict between tasks
+        diag = multi_task_diagnostics(agent, rdir / "replay", task_names, seed)
+        atomic_write_text(rdir / "diagnostics.json", json.dumps(diag, indent=1))
+        done["gradient_conflict_mean"] = diag["gradient_conflict"]["mean"]
     atomic_write_text(rdir / "done.json", json.dumps(done, indent=1))
+    shutil.rmtree(rdir / "replay", ignore_errors=False)
+    (rdir / RESUME_FILE).unlink(missing_ok=True)
     log(f"[{config} seed {seed}] {result.steps} steps, {result.num_updates} updates, "
-        f"{done['wall_time_s']:.0f} s; final eval return {rows[-1]['eval_return']:.3f}, "
+        f"{done['wall_time_s']:.0f} s in {part + 1} part(s); final eval return {rows[-1]['eval_return']:.3f}, "
         f"success {rows[-1]['success_rate']:.2f}")
     return rows
+
+
+def multi_task_names(env: Any) -> tuple[str, ...]:
+    """Names of a multi-task env's tasks in the order of the proprio one-hot that ends each observation
+    (the sim peg insertion with ``shape: all``: its peg shapes), or ``()`` for a single-task env."""
+    task = getattr(env, "task", None)
+    if not getattr(task, "multi_task", False):
+        return ()
+    from robot_envs.tasks.peg_insertion import SHAPES
+
+    return tuple(SHAPES)
+
+
+def multi_task_diagnostics(agent: Any, replay_dir: Path, task_names: tuple[str, ...], seed: int,
+                           episodes: int = 60, batch_size: int = 64) -> dict:
+    """MoE diagnostics of a finished multi-task run on its last ``episodes`` training episodes: the
+    actor's expert usage per task (MoE actors; rows sum to 1) and the pairwise cosine of the per-task
+    actor-loss gradients (every actor; mentor_policy.diagnostics)."""
+    from mentor_policy import diagnostics
+
+    data = diagnostics.replay_observations(replay_dir, agent, onehot_dims=len(task_names), max_episodes=episodes)
+    data["task"] = [task_names[int(label.removeprefix("task"))] for label in data["task"]]
+    gc = diagnostics.gradient_conflict(agent, diagnostics.batches_by_task(data, batch_size, seed=seed))
+    out: dict[str, Any] = {"episodes": episodes, "samples": int(len(data["task"])), "batch_size": batch_size,
+                           "gradient_conflict": {"tasks": list(gc.tasks), "matrix": gc.matrix.tolist(),
+                                                 "mean": gc.mean, "grad_norms": gc.grad_norms.tolist()}}
+    if agent.cfg.use_moe:
+        usage = diagnostics.expert_usage_by_task(agent, data["image"], data["proprio"], data["task"])
+        out["expert_usage_by_task"] = {str(k): v.tolist() for k, v in zip(usage.labels, usage.usage)}
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,6 +451,9 @@ def summarise(bench: LearningBenchmarkConfig, log: Callable[[str], None] = print
             if metric == "success_rate":
                 entry["steps_to_threshold"] = steps_to_threshold(c, bench.threshold)
     summary["statistics"] = seed_statistics(rows, bench)
+    diagnostics = multi_task_summary(bench)
+    if diagnostics:
+        summary["multi_task_diagnostics"] = diagnostics
     atomic_write_text(bench.out / "summary.json", json.dumps(summary, indent=1))
     for config, e in summary["configs"].items():
         reached = e["steps_to_threshold"]
@@ -370,8 +466,45 @@ def summarise(bench: LearningBenchmarkConfig, log: Callable[[str], None] = print
             f"{st['n_seeds']} seeds; per-seed steps to {bench.threshold:.0%}: {st['steps_to_threshold_per_seed']}"
             + (f"; P(mentor > {config}) = {st['p_mentor_better']:.2f} [{st['p_mentor_better_ci95'][0]:.2f}, "
                f"{st['p_mentor_better_ci95'][1]:.2f}]" if "p_mentor_better" in st else ""))
+    for config, d in summary.get("multi_task_diagnostics", {}).items():
+        log(f"{config:>7}: gradient conflict (mean pairwise cosine between tasks) {d['gradient_conflict_mean']:.3f} "
+            f"over {d['n_seeds']} seeds" + (f"; expert specialisation (mean TV distance between tasks' usage) "
+                                            f"{d['specialisation_mean']:.3f}" if "specialisation_mean" in d else ""))
     log(f"wrote {bench.out / 'results.csv'}, {bench.out / 'success_rate.png'}, {bench.out / 'eval_return.png'}")
     return summary
+
+
+def usage_specialisation(usage_by_task: dict[str, list[float]]) -> float:
+    """Mean pairwise total-variation distance between the tasks' expert-usage rows: 0 when every task
+    uses the experts alike, 1 when no two tasks share an expert. Unlike the rows themselves it can be
+    averaged over seeds (expert numbering differs from seed to seed)."""
+    rows = [np.asarray(v, dtype=np.float64) for v in usage_by_task.values()]
+    pairs = [(a, b) for i, a in enumerate(rows) for b in rows[i + 1:]]
+    return float(np.mean([0.5 * np.abs(a - b).sum() for a, b in pairs])) if pairs else float("nan")
+
+
+def multi_task_summary(bench: LearningBenchmarkConfig) -> dict:
+    """Per config over the finished runs' ``diagnostics.json``: gradient conflict per seed and its mean;
+    MoE configs also the expert usage per task of each seed and its specialisation."""
+    out: dict[str, Any] = {}
+    for config in bench.configs:
+        per_seed = {}
+        for seed in bench.seeds:
+            path = run_dir(bench, config, seed) / "diagnostics.json"
+            if is_finished(bench, config, seed) and path.is_file():
+                per_seed[seed] = json.loads(path.read_text())
+        if not per_seed:
+            continue
+        conflict = [d["gradient_conflict"]["mean"] for d in per_seed.values()]
+        entry: dict[str, Any] = {"n_seeds": len(per_seed), "gradient_conflict_per_seed": conflict,
+                                 "gradient_conflict_mean": float(np.mean(conflict))}
+        usage = {str(s): d["expert_usage_by_task"] for s, d in per_seed.items() if "expert_usage_by_task" in d}
+        if usage:
+            spec = [usage_specialisation(u) for u in usage.values()]
+            entry.update(expert_usage_by_task_per_seed=usage, specialisation_per_seed=spec,
+                         specialisation_mean=float(np.mean(spec)))
+        out[config] = entry
+    return out
 
 
 def seed_statistics(rows: list[dict], bench: LearningBenchmarkConfig) -> dict:
@@ -437,6 +570,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--torch-threads", type=int, default=0,
                     help="torch CPU threads (0 = torch's default); 1 is often faster on a shared, busy CPU")
     ap.add_argument("--replay-capacity", type=int, default=100_000, help="transitions kept per run")
+    ap.add_argument("--checkpoint-every", type=int, default=1_000,
+                    help="agent steps between mid-run checkpoints; a killed run resumes from the last (0 = none)")
     ap.add_argument("--only", default=None, metavar="CONFIG:SEED",
                     help="run just this (config, seed), e.g. to spread runs over processes; then summarise")
     ap.add_argument("--summarise-only", action="store_true", help="only rebuild results.csv, plots and summary")
@@ -451,7 +586,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         agent_overrides=parse_overrides(args.agent_overrides), env_overrides=parse_overrides(args.env_overrides),
         runtime_overrides=parse_overrides(args.env_runtime), sim_overrides=parse_overrides(args.sim),
         task_overlay=args.task_overlay, threshold=args.threshold, device=args.device, replay_capacity=args.replay_capacity,
-        backend=args.backend)
+        backend=args.backend, checkpoint_every=args.checkpoint_every)
     if args.summarise_only:
         summarise(bench)
         return 0

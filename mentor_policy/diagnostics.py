@@ -344,7 +344,9 @@ def replay_observations(directory: str | Path, agent: Any, onehot_dims: int = 0,
     return out
 
 
-def _batches_by_task(data: Mapping[str, Any], batch_size: int, seed: int) -> dict[str, dict[str, np.ndarray]]:
+def batches_by_task(data: Mapping[str, Any], batch_size: int, seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """``{task: {"image", "proprio"}}``: up to ``batch_size`` observations per task label, drawn without
+    replacement (seeded) from ``data`` (``image``, ``proprio`` and one ``task`` label per row)."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(data["task"])
     out = {}
@@ -394,7 +396,7 @@ def _report(agent: Any, data: Mapping[str, Any], args: argparse.Namespace) -> in
             write_usage_heatmap(by_task, out / "usage_by_task.png", "expert usage per task", "task")
             report["usage_by_task"] = {str(k): v.tolist() for k, v in zip(by_task.labels, by_task.usage)}
     if "task" in data and len(set(data["task"])) > 1:
-        gc = gradient_conflict(agent, _batches_by_task(data, args.batch_size, seed=0))
+        gc = gradient_conflict(agent, batches_by_task(data, args.batch_size, seed=0))
         report["gradient_conflict"] = {"tasks": list(gc.tasks), "matrix": gc.matrix.tolist(), "mean": gc.mean}
         print(f"gradient conflict ({'MoE' if agent.cfg.use_moe else 'MLP'} actor): mean pairwise cosine {gc.mean:.3f}")
     (out / "diagnostics.json").write_text(json.dumps(report, indent=1))

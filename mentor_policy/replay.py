@@ -180,6 +180,23 @@ def load_episode_file(path: str | os.PathLike, spec: EnvSpec) -> dict[str, np.nd
         raise ReplayError(f"episode file {path} is invalid: {exc}") from exc
 
 
+def discard_episodes_from(directory: str | os.PathLike, first_index: int) -> list[Path]:
+    """Delete the episode files numbered ``first_index`` and above (roll a replay directory back to a
+    checkpoint that was taken after ``first_index`` episodes); returns the deleted paths, oldest first.
+    Call it before a :class:`ReplayBuffer` opens the directory."""
+    if first_index < 0:
+        raise ValueError(f"first_index must be >= 0, got {first_index}")
+    directory, deleted = Path(directory), []
+    if not directory.is_dir():
+        return deleted
+    for p in sorted(directory.iterdir()):
+        m = _EPISODE_RE.match(p.name)
+        if m and int(m.group(1)) >= first_index:
+            p.unlink()
+            deleted.append(p)
+    return deleted
+
+
 # --------------------------------------------------------------------------------------------
 # Replay buffer
 # --------------------------------------------------------------------------------------------

@@ -10,11 +10,12 @@ in the env); ``frames = step * action_repeat`` as in DrQ-v2.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
@@ -88,7 +89,26 @@ class TrainResult:
     episode_successes: list[bool] = field(default_factory=list)  # success flag of every training episode
     evals: list[tuple[int, float, float]] = field(default_factory=list)  # (step, mean_return, success_rate)
     last_update_metrics: dict[str, float] = field(default_factory=dict)  # metrics of the last update
-    wall_time_s: float = 0.0  # seconds spent in train()
+    wall_time_s: float = 0.0  # seconds spent in train() (summed over resumed parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Primitives only (JSON / ``weights_only`` checkpoint safe)."""
+        d = asdict(self)
+        d["evals"] = [list(e) for e in self.evals]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TrainResult":
+        """Inverse of :meth:`to_dict`; ``ValueError`` on a missing or malformed field."""
+        try:
+            return cls(steps=int(d["steps"]), frames=int(d["frames"]), num_updates=int(d["num_updates"]),
+                       episode_returns=[float(r) for r in d["episode_returns"]],
+                       episode_successes=[bool(s) for s in d["episode_successes"]],
+                       evals=[(int(s), float(r), float(sr)) for s, r, sr in d["evals"]],
+                       last_update_metrics={str(k): float(v) for k, v in d["last_update_metrics"].items()},
+                       wall_time_s=float(d["wall_time_s"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed TrainResult state: {exc!r}") from exc
 
 
 class _Stacker:
@@ -195,21 +215,30 @@ def _as_episode(ep: dict[str, list]) -> dict[str, np.ndarray]:
 
 
 def train(agent: Agent, env: Env, replay: ReplayBuffer, num_steps: int, cfg: TrainLoopConfig | None = None,
-          eval_env: Env | None = None) -> TrainResult:
+          eval_env: Env | None = None, start: TrainResult | None = None, checkpoint_every_steps: int = 0,
+          on_checkpoint: Callable[[TrainResult], None] | None = None) -> TrainResult:
     """Train online for ``num_steps`` agent steps (whole episodes: the last one may run past it).
 
     Each finished episode goes to ``replay.add_episode`` and ``agent.end_episode(return, step)``.
     After ``num_seed_frames`` env frames, ``agent.update(replay.sample(batch_size), step)`` runs every
     ``update_every_steps`` agent steps. Evaluations (deterministic, on ``eval_env`` or ``env`` between
     training episodes) are recorded as ``(step, mean_return, success_rate)`` in ``TrainResult.evals``.
+
+    Resuming: ``on_checkpoint(result)`` is called at the first episode boundary (after that episode's
+    evaluation, if any) at or past each multiple of ``checkpoint_every_steps`` before ``num_steps``;
+    the caller saves the result with the agent and the replay. ``start`` is such a saved result: the
+    loop goes on from its step count, evaluation grid and counters (the caller restores agent and replay).
     """
     cfg = cfg if cfg is not None else TrainLoopConfig()
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    if checkpoint_every_steps < 0 or (checkpoint_every_steps and on_checkpoint is None):
+        raise ValueError(f"checkpoint_every_steps must be >= 0 and needs on_checkpoint, got {checkpoint_every_steps}")
     eval_env = env if eval_env is None else eval_env
-    res = TrainResult()
-    t0 = time.perf_counter()
-    next_eval = cfg.eval_every_steps if cfg.eval_every_steps else None
+    res = copy.deepcopy(start) if start is not None else TrainResult()
+    t0, wall_before = time.perf_counter(), res.wall_time_s
+    next_eval = _next_multiple(res.steps, cfg.eval_every_steps)
+    next_checkpoint = _next_multiple(res.steps, checkpoint_every_steps)
 
     def on_step(step: int) -> None:
         seeded = step * cfg.action_repeat >= cfg.num_seed_frames
@@ -228,14 +257,23 @@ def train(agent: Agent, env: Env, replay: ReplayBuffer, num_steps: int, cfg: Tra
         if next_eval is not None and res.steps >= next_eval and res.steps < num_steps:
             res.evals.append((res.steps, *evaluate(agent, eval_env, cfg, res.steps)))
             log.info("eval at step %d: mean return %.3f, success %.2f", *res.evals[-1])
-            while next_eval <= res.steps:
-                next_eval += cfg.eval_every_steps
+            next_eval = _next_multiple(res.steps, cfg.eval_every_steps)
+        if next_checkpoint is not None and res.steps >= next_checkpoint and res.steps < num_steps:
+            res.frames = res.steps * cfg.action_repeat
+            res.wall_time_s = wall_before + time.perf_counter() - t0
+            on_checkpoint(res)
+            next_checkpoint = _next_multiple(res.steps, checkpoint_every_steps)
     if cfg.eval_at_end:
         res.evals.append((res.steps, *evaluate(agent, eval_env, cfg, res.steps)))
         log.info("final eval at step %d: mean return %.3f, success %.2f", *res.evals[-1])
     res.frames = res.steps * cfg.action_repeat
-    res.wall_time_s = time.perf_counter() - t0
+    res.wall_time_s = wall_before + time.perf_counter() - t0
     return res
+
+
+def _next_multiple(step: int, every: int) -> int | None:
+    """The first multiple of ``every`` above ``step`` (None when ``every`` is 0 = never)."""
+    return (step // every + 1) * every if every else None
 
 
 def _log_progress(res: TrainResult, cfg: TrainLoopConfig) -> None:

@@ -40,11 +40,69 @@ def test_learning_benchmark_writes_curves_and_resumes(tmp_path):
     assert sum("finished earlier" in line for line in logged) == 2
 
 
+class _KilledAt:
+    """Wraps an env: its ``step`` raises (a stand-in for kill -9) once ``limit`` steps were taken."""
+
+    def __init__(self, env, limit: int) -> None:
+        self.env, self.spec, self.limit, self.taken = env, env.spec, limit, 0
+
+    def reset(self):
+        return self.env.reset()
+
+    def step(self, action):
+        self.taken += 1
+        if self.taken > self.limit:
+            raise RuntimeError("injected kill")
+        return self.env.step(action)
+
+    def close(self) -> None:
+        self.env.close() if hasattr(self.env, "close") else None
+
+
+def test_a_killed_run_resumes_from_its_mid_run_checkpoint(tmp_path, monkeypatch):
+    # toy episodes: 30 env steps = 15 agent steps (action repeat 2); killed at agent step 50 + a few
+    bench = _bench(tmp_path, configs=("mentor",), steps=120, checkpoint_every=30)
+    real_make_env = learning.make_env
+    monkeypatch.setattr(learning, "make_env", lambda task, seed, *a, **kw: (
+        _KilledAt(real_make_env(task, seed, *a, **kw), 2 * 50) if seed == 0 else real_make_env(task, seed, *a, **kw)))
+    with pytest.raises(RuntimeError, match="injected kill"):
+        learning.run_one(bench, "mentor", 0, log=lambda _msg: None)
+    rdir = learning.run_dir(bench, "mentor", 0)
+    saved = learning.load_resume(rdir)
+    assert saved is not None and saved["part"] == 0 and saved["progress"]["steps"] == 30
+    assert [e[0] for e in saved["progress"]["evals"]] == [30] and len(saved["eval_times"]) == 2
+    stored = len(list((rdir / "replay").glob("ep_*.npz")))
+    assert stored > saved["replay_episodes"]  # episodes finished after the checkpoint: rolled back on resume
+    monkeypatch.setattr(learning, "make_env", real_make_env)
+    logged: list[str] = []
+    rows = learning.run_one(bench, "mentor", 0, log=logged.append)
+    assert any(f"resuming at step {saved['progress']['steps']}" in line for line in logged), logged
+    assert [r["step"] for r in rows][0] == 0 and rows[-1]["step"] >= 120
+    assert [r["step"] for r in rows] == sorted(r["step"] for r in rows)
+    assert all(0 <= r["success_rate"] <= 1 for r in rows)
+    done = json.loads((rdir / "done.json").read_text())
+    assert done["parts"] == 2 and done["steps"] >= 120 and done["num_updates"] > saved["progress"]["num_updates"]
+    assert not (rdir / learning.RESUME_FILE).exists() and not (rdir / "replay").exists()
+
+
+def test_a_corrupt_mid_run_checkpoint_restarts_the_run(tmp_path):
+    bench = _bench(tmp_path, configs=("mentor",))
+    rdir = learning.run_dir(bench, "mentor", 0)
+    rdir.mkdir(parents=True)
+    (rdir / learning.RESUME_FILE).write_bytes(b"not a checkpoint")
+    logged: list[str] = []
+    rows = learning.run_one(bench, "mentor", 0, log=logged.append)
+    assert any("starts again from zero" in line for line in logged), logged
+    assert json.loads((rdir / "done.json").read_text())["parts"] == 1 and rows[-1]["step"] >= 60
+
+
 def test_learning_benchmark_rejects_bad_settings(tmp_path):
     with pytest.raises(ValueError, match="unknown configs"):
         _bench(tmp_path, configs=("mentor", "sac"))
     with pytest.raises(ValueError, match="multiple of eval_every"):
         _bench(tmp_path, steps=50)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        _bench(tmp_path, checkpoint_every=-1)
     with pytest.raises(ValueError, match="sim robot tasks"):
         learning.make_env("toy", 0, {}, runtime={"camera_timeout_s": 10.0})
     assert learning.parse_overrides(["lr=1e-4", "use_moe=false"]) == {"lr": 1e-4, "use_moe": False}

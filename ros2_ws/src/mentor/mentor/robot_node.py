@@ -270,8 +270,9 @@ class RobotNode(Node):
 
     def _srv_stop(self, _req, resp):
         """Stop any motion now, a reset move included (it then fails with "stopped"); the arm holds."""
+        preempting = self.busy  # read first: the stopped move ends at once and clears ``busy``
         self._hold(hard_stop=True)
-        resp.success, resp.message = True, "stopped" + (" (the running reset move was preempted)" if self.busy else "")
+        resp.success, resp.message = True, "stopped" + (" (the running reset move was preempted)" if preempting else "")
         return resp
 
     # -- state -------------------------------------------------------------------------------
