@@ -29,11 +29,14 @@ install: $(STAMP)
 train: $(STAMP)
 	$(VENV)/bin/mentor-run train --use-sim --task reach --run-dir runs/reach_sim --steps 20000 --agent-config cpu
 
-# The README's test command (CI runs exactly this).
+# The README's test command (CI runs exactly this): the linter (ruff, configured in pyproject.toml), then every test.
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q tests
 
+# The fast tier: pure tests (no simulator, no DDS), a minute or so.
 test-fast: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q tests/unit
 
 # Speed and memory figures (printed, never asserted). Learning curves: benchmarks/learning.py, see docs/benchmarks.md.

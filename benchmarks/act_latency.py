@@ -23,8 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mentor_policy.config import load_agent_config  # noqa: E402
-from mentor_policy.export import (QUANTIZABLE_LAYERS, ExportConfig, OnnxPolicy, OnnxPolicyConfig, export_onnx,  # noqa: E402
-                                  max_action_error)
+from mentor_policy.export import QUANTIZABLE_LAYERS, ExportConfig, export_onnx, max_action_error  # noqa: E402
+from mentor_policy.onnx_policy import OnnxPolicy, OnnxPolicyConfig  # noqa: E402
 from mentor_policy.policy import ActorPolicy  # noqa: E402
 from mentor_policy.specs import EnvSpec  # noqa: E402
 
@@ -88,7 +88,7 @@ def main() -> None:
     results: dict = {"config": args.config, "image": args.image, "channels": policy.in_channels,
                      "torch_threads": torch.get_num_threads(), "calls": args.calls}
     if not args.skip_torch:
-        results["torch"] = measure(lambda: policy.act(image, proprio, step=10**7, eval_mode=True), args.calls)
+        results["torch"] = measure(lambda: policy.act(image, proprio), args.calls)
         print(_line("torch", results["torch"], args.calls))
     with tempfile.TemporaryDirectory() as tmp:
         for precision in args.precision:

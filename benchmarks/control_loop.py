@@ -6,9 +6,9 @@ MuJoCo rendering) at ``--hz`` (default 20) and, after a warm-up, records the pol
 frame-to-command latency (camera frame stamp -> action published), p50/p99, plus the learner's
 update count so the numbers are known to be measured while it trains.
 
-    .venv/bin/python benchmarks/control_loop.py [--hz 20] [--seconds 60] [--agent-config tiny] [--tick-source frame|camera|timer]
-        [--realtime-priority 0] [--sim-camera-realtime-priority 0] [--max-updates-per-s 4] [--learner-nice 0]
-        [--samples-out samples.csv]
+    .venv/bin/python benchmarks/control_loop.py [--hz 20] [--seconds 60] [--agent-config tiny]
+        [--tick-source frame|camera|timer] [--realtime-priority 0] [--sim-camera-realtime-priority 0]
+        [--max-updates-per-s 4] [--learner-nice 0] [--samples-out samples.csv]
 """
 from __future__ import annotations
 

@@ -81,7 +81,8 @@ class LearningBenchmarkConfig:
     runtime_overrides: dict[str, Any] = field(default_factory=dict)  # sim tasks: robot_envs EnvConfig fields (timeouts)
     sim_overrides: dict[str, Any] = field(default_factory=dict)  # sim tasks on backend "sim": SimBackendConfig fields
     backend: str = "mujoco"  # sim tasks: "mujoco" (directly stepped, ~40 env steps/s) or "sim" (franky-sim, ~4/s)
-    task_overlay: str = "auto"  # agent overlay for the task: "auto" (the suite's/task's overlay, paper preset only), "none", or a name
+    # agent overlay for the task: "auto" (the suite's/task's overlay, paper preset only), "none", or a name
+    task_overlay: str = "auto"
     threshold: float = 0.8  # success rate whose first crossing (seed mean) is reported
     device: str = "auto"  # torch device: "auto" = CUDA when present, else CPU
     replay_capacity: int = 100_000  # transitions kept per run
@@ -545,7 +546,8 @@ def _parse_list(text: str, kind: Callable[[str], Any]) -> tuple:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description="Train agent configs on one task over seeds; CSV + learning-curve PNG.")
-    ap.add_argument("--task", required=True, help="toy | reach | peg_insertion | dmc:<domain>_<task> | metaworld:<task>")
+    ap.add_argument("--task", required=True,
+                    help="toy | reach | peg_insertion | dmc:<domain>_<task> | metaworld:<task>")
     ap.add_argument("--configs", default="mentor,no_tp,no_moe,drqv2", help=f"comma list of {sorted(CONFIG_OVERLAYS)}")
     ap.add_argument("--seeds", default="0,1,2", help="comma list of seeds")
     ap.add_argument("--steps", type=int, default=20_000, help="agent steps of training per run")
@@ -562,9 +564,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--backend", default="mujoco", choices=SIM_BACKENDS,
                     help="sim tasks: mujoco (directly stepped, fast) or sim (franky-sim, the ROS graph's backend)")
     ap.add_argument("--sim", nargs="*", default=[], metavar="K=V",
-                    help="--backend sim: SimBackendConfig fields, e.g. realtime_factor=1 (0 = as fast as the CPU allows)")
+                    help="--backend sim: SimBackendConfig fields, e.g. realtime_factor=1 "
+                         "(0 = as fast as the CPU allows)")
     ap.add_argument("--task-overlay", default="auto",
-                    help="agent overlay for the task: auto (configs/tasks/<suite or task>.yaml on the paper preset), none, or a name")
+                    help="agent overlay for the task: auto (configs/tasks/<suite or task>.yaml on the paper preset), "
+                         "none, or a name")
     ap.add_argument("--threshold", type=float, default=0.8, help="report steps to this success rate")
     ap.add_argument("--device", default="auto", help="torch device: auto | cpu | cuda | cuda:1")
     ap.add_argument("--torch-threads", type=int, default=0,
@@ -585,8 +589,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         steps=args.steps, eval_every=args.eval_every, eval_episodes=args.eval_episodes, preset=args.preset,
         agent_overrides=parse_overrides(args.agent_overrides), env_overrides=parse_overrides(args.env_overrides),
         runtime_overrides=parse_overrides(args.env_runtime), sim_overrides=parse_overrides(args.sim),
-        task_overlay=args.task_overlay, threshold=args.threshold, device=args.device, replay_capacity=args.replay_capacity,
-        backend=args.backend, checkpoint_every=args.checkpoint_every)
+        task_overlay=args.task_overlay, threshold=args.threshold, device=args.device,
+        replay_capacity=args.replay_capacity, backend=args.backend, checkpoint_every=args.checkpoint_every)
     if args.summarise_only:
         summarise(bench)
         return 0

@@ -153,7 +153,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--metric", choices=METRICS, default="success_rate")
     ap.add_argument("--band", choices=("minmax", "std"), default="minmax")
     ap.add_argument("--threshold", type=float, default=0.8, help="report steps to this success rate")
-    ap.add_argument("--bin", type=int, default=None, help="align evaluation steps to multiples of this (the eval interval)")
+    ap.add_argument("--bin", type=int, default=None,
+                    help="align evaluation steps to multiples of this (the eval interval)")
     args = ap.parse_args(argv)
     out = Path(args.out) if args.out else Path(args.csv).with_name(f"{args.metric}.png")
     curves = plot_results(args.csv, out, args.metric, args.band, args.bin)

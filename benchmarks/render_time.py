@@ -49,7 +49,8 @@ def main() -> None:
     ap.add_argument("--quality-sweep", action="store_true", help="also time shadows (256 px) and 4x MSAA, 1 camera")
     args = ap.parse_args()
     print(f"render time per control tick ({args.size}x{args.size}, MUJOCO_GL={os.environ.get('MUJOCO_GL')}, "
-          f"median of {args.frames}, physics {'paused' if args.pause_physics else 'running at 1 kHz'}, load avg {os.getloadavg()[0]:.1f})")
+          f"median of {args.frames}, physics {'paused' if args.pause_physics else 'running at 1 kHz'}, "
+          f"load avg {os.getloadavg()[0]:.1f})")
     for visual in (False, True):
         for n in (1, 2):
             ms = measure(n, visual, args.frames, args.size, args.pause_physics)

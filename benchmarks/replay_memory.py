@@ -136,7 +136,8 @@ def report(res: dict[str, float], args: argparse.Namespace) -> bool:
     print(f"peak RSS (fill+sample): {res['peak_rss'] / GIB:.3f} GiB  = raw + {(res['peak_rss'] - raw) / GIB:.3f} GiB")
     print(f"reload (new process) : {res['reload_s']:.1f} s for {res['reload_transitions']} transitions, "
           f"then {res['reload_sample_ms']:.1f} ms/batch")
-    print(f"peak RSS (reload)    : {res['reload_peak_rss'] / GIB:.3f} GiB = raw + {(res['reload_peak_rss'] - raw) / GIB:.3f} GiB")
+    print(f"peak RSS (reload)    : {res['reload_peak_rss'] / GIB:.3f} GiB = "
+          f"raw + {(res['reload_peak_rss'] - raw) / GIB:.3f} GiB")
     print(f"target peak RSS <= raw + 1 GiB = {limit / GIB:.3f} GiB: {'PASS' if ok else 'FAIL'}")
     return ok
 

@@ -92,7 +92,8 @@ def markdown(rows: list[dict], series: dict[str, list[tuple[int, float]]], run_d
         lo, hi = (int(v) for v in r["env_steps"].split("-"))
         inside = [v for step, v in blocks if lo <= step < hi]
         ev = f"{np.mean(inside):.2f} ({len(inside)})" if inside else "-"
-        lines.append(f"| {r['env_steps']} | {r['episodes']} | {r['success_rate']:.2f} | {r['mean_return']:.3f} | {ev} |")
+        lines.append(f"| {r['env_steps']} | {r['episodes']} | {r['success_rate']:.2f} | "
+                     f"{r['mean_return']:.3f} | {ev} |")
     train = {tag: vals[-1] for tag, vals in sorted(series.items()) if tag.startswith("train/") and vals}
     if train:
         lines += ["", "Last learner scalars (tag: update, value):", ""]

@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # The in-process learning benchmark on a sim task: mentor, no_tp, no_moe, drqv2 x seeds with the main
 # command's preset (cpu), the same budget for every run, on the directly stepped MuJoCo backend.
-# Two runs at a time (one per core, nice 19, one torch thread each), taken from a seed-major queue so that
-# a stopped set still has every config at its first seeds. Resumable: rerunning skips finished runs and
+# Two runs at a time (one per core, nice 19, one torch thread each), taken from a seed-major queue (per seed:
+# mentor, no_moe, no_tp, drqv2) so that a stopped set still has every config at its first seeds. Resumable: rerunning skips finished runs and
 # a killed run goes on from its last mid-run checkpoint (every 1000 agent steps). A failed run is
 # reported in its log and the queue goes on. Camera/move timeouts are generous: on the stepped backend
 # they only guard against a hung renderer, and a loaded machine renders slowly.
-#   bash benchmarks/sim_cpu_benchmark.sh <task> [out_dir] [steps] [seeds] [eval_every]
-#   bash benchmarks/sim_cpu_benchmark.sh reach benchmarks/results/reach_cpu 6000 0,1,2,3,4 1000
-#   bash benchmarks/sim_cpu_benchmark.sh peg_insertion benchmarks/results/peg_cpu 20000 0,1,2,3,4 2000
+#   bash benchmarks/sim_cpu_benchmark.sh <task> [out_dir] [steps] [seeds] [eval_every] [eval_episodes]
+#   bash benchmarks/sim_cpu_benchmark.sh reach benchmarks/results/reach_cpu 6000 0,1,2,3,4 1000 5
+#   bash benchmarks/sim_cpu_benchmark.sh peg_insertion benchmarks/results/peg_cpu 30000 0,1,2,3,4 2500 6
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TASK=${1:?usage: sim_cpu_benchmark.sh <task> [out_dir] [steps] [seeds] [eval_every]}
+TASK=${1:?usage: sim_cpu_benchmark.sh <task> [out_dir] [steps] [seeds] [eval_every] [eval_episodes]}
 OUT=${2:-benchmarks/results/${TASK}_cpu}
 STEPS=${3:-6000}
 SEEDS=${4:-0,1,2,3,4}
 EVAL_EVERY=${5:-1000}
+EVAL_EPISODES=${6:-5}
 export OUT STEPS
-COMMON="--task $TASK --preset cpu --task-overlay none --torch-threads 1 --eval-every $EVAL_EVERY --eval-episodes 5
+COMMON="--task $TASK --preset cpu --task-overlay none --torch-threads 1 --eval-every $EVAL_EVERY --eval-episodes $EVAL_EPISODES
         --seeds $SEEDS --checkpoint-every 1000 --env-runtime camera_timeout_s=60 move_timeout_s=300"
 export COMMON
 mkdir -p "$OUT/logs"
@@ -26,6 +27,6 @@ run_one() {  # one (config, seed), its own log (appended: a resumed run keeps it
       >> "$OUT/logs/${1/:/_seed}.log" 2>&1 || echo "run $1 failed (exit $?): see $OUT/logs/${1/:/_seed}.log"
 }
 export -f run_one
-for seed in ${SEEDS//,/ }; do printf '%s\n' "mentor:$seed" "no_tp:$seed" "no_moe:$seed" "drqv2:$seed"; done \
+for seed in ${SEEDS//,/ }; do printf '%s\n' "mentor:$seed" "no_moe:$seed" "no_tp:$seed" "drqv2:$seed"; done \
   | xargs -P 2 -I{} bash -c 'run_one {}'
 nice -n 19 .venv/bin/python benchmarks/learning.py $COMMON --steps "$STEPS" --out "$OUT" --summarise-only

@@ -80,10 +80,12 @@ def main() -> None:
         times.append((time.perf_counter() - t0) * 1e3)
         cpu_times.append((time.process_time() - c0) * 1e3)
     load = os.getloadavg()
-    res = {"config": args.config, "batch": cfg.batch_size, "image": args.image, "channels": spec.stacked_channels(cfg.frame_stack),
+    res = {"config": args.config, "batch": cfg.batch_size, "image": args.image,
+           "channels": spec.stacked_channels(cfg.frame_stack),
            "experts": cfg.num_experts if cfg.use_moe else 0, "top_k": cfg.moe_top_k, "device": str(agent.device),
            "threads": torch.get_num_threads(), "median_ms": statistics.median(times), "min_ms": min(times),
-           "max_ms": max(times), "median_cpu_ms": statistics.median(cpu_times), "updates": args.updates, "loadavg_1m": load[0]}
+           "max_ms": max(times), "median_cpu_ms": statistics.median(cpu_times), "updates": args.updates,
+           "loadavg_1m": load[0]}
     print(f"update time ({res['config']}, batch {res['batch']}, {args.image}x{args.image}x{res['channels']}, "
           f"E={res['experts']} k={res['top_k']}, {res['device']}, {res['threads']} threads): "
           f"median {res['median_ms']:.0f} ms, min {res['min_ms']:.0f} ms, max {res['max_ms']:.0f} ms "

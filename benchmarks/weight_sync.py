@@ -34,7 +34,6 @@ from std_msgs.msg import Int64, UInt8MultiArray  # noqa: E402
 
 from mentor import qos, wire  # noqa: E402
 from mentor.graph import NodeSpec  # noqa: E402
-from mentor.policy_io import build_spec  # noqa: E402
 from mentor.runner import GraphProcesses, node_env  # noqa: E402
 from mentor.weights import encode_weights  # noqa: E402
 
@@ -44,7 +43,7 @@ def policy_state(agent_config: str, task: str):
     from mentor_policy.policy import ActorPolicy
     from robot_envs.tasks import get_task
     cfg = load_agent_config(agent_config)
-    return ActorPolicy(build_spec(get_task(task), 1), cfg, device="cpu").policy_state()
+    return ActorPolicy(get_task(task).env_spec(1), cfg, device="cpu").policy_state()
 
 
 def swap_times_ms(policy_log: str) -> list[float]:

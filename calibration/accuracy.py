@@ -21,8 +21,14 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 from calibration.geometry import exp_so3, make_transform, transform_error  # noqa: E402
 from calibration.handeye import HandEyeCollector, HandEyeConfig  # noqa: E402
 from calibration.intrinsics import CameraIntrinsics, calibrate_from_images  # noqa: E402
-from calibration.render import (BoardScene, BoardSceneConfig, look_at, render_eye_in_hand,  # noqa: E402
-                                render_eye_to_hand, render_intrinsic_views)
+from calibration.render import (  # noqa: E402
+    BoardScene,
+    BoardSceneConfig,
+    look_at,
+    render_eye_in_hand,
+    render_eye_to_hand,
+    render_intrinsic_views,
+)
 
 # Known set-ups (base frame = world frame of the scene).
 T_BASE_CAMERA = look_at([1.15, 0.35, 0.75], [0.5, 0.0, 0.3])

@@ -29,12 +29,17 @@ import cv2
 import numpy as np
 
 from calibration.board import Board, BoardConfig
-from calibration.crop import (CropConfig, crop_from_points, crop_from_rect, pick_crop_interactive,
-                              write_camera_crop)
+from calibration.crop import CropConfig, crop_from_points, crop_from_rect, pick_crop_interactive, write_camera_crop
 from calibration.handeye import MODES, HandEyeCollector, HandEyeConfig
-from calibration.intrinsics import (IntrinsicsCalibConfig, calibrate_from_images, read_realsense_intrinsics)
-from calibration.io import CalibrationFileError, dump_yaml, load_intrinsics, read_yaml_mapping, save_handeye, \
-    save_intrinsics
+from calibration.intrinsics import IntrinsicsCalibConfig, calibrate_from_images, read_realsense_intrinsics
+from calibration.io import (
+    CalibrationFileError,
+    dump_yaml,
+    load_intrinsics,
+    read_yaml_mapping,
+    save_handeye,
+    save_intrinsics,
+)
 from calibration.workspace import WorkspaceConfig, WorkspaceRecorder, write_workspace
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")

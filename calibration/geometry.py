@@ -2,12 +2,16 @@
 
 Transforms are (4, 4) float64 homogeneous matrices ``T_a_b`` that map points in frame b to frame a
 (``p_a = T_a_b @ p_b``). Poses are (7,) ``[x, y, z, qx, qy, qz, qw]`` as everywhere in the project
-(metres, unit quaternion, scalar last).
+(metres, unit quaternion, scalar last). Quaternion and matrix conversions are those of
+:mod:`robot_envs.transforms`.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+# quaternion <-> rotation matrix: one implementation for the project (robot_envs.transforms, numpy only)
+from robot_envs.transforms import matrix_to_quat, quat_to_matrix  # noqa: F401 - part of this module's API
 
 
 def check_transform(T, name: str = "transform") -> np.ndarray:
@@ -38,40 +42,6 @@ def invert(T) -> np.ndarray:
     T = np.asarray(T, np.float64)
     R, t = T[:3, :3], T[:3, 3]
     return make_transform(R.T, -R.T @ t)
-
-
-def quat_to_matrix(q) -> np.ndarray:
-    """(4,) quaternion [qx, qy, qz, qw] (normalised here) -> (3, 3) rotation matrix."""
-    q = np.asarray(q, np.float64).reshape(4)
-    n = np.linalg.norm(q)
-    if not np.isfinite(n) or n < 1e-9:
-        raise ValueError(f"quaternion must be finite and non-zero, got {q.tolist()}")
-    x, y, z, w = q / n
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def matrix_to_quat(R) -> np.ndarray:
-    """(3, 3) rotation matrix -> (4,) unit quaternion [qx, qy, qz, qw] with qw >= 0."""
-    R = np.asarray(R, np.float64)
-    tr = np.trace(R)
-    if tr > 0:
-        s = 2.0 * np.sqrt(tr + 1.0)
-        q = [(R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, 0.25 * s]
-    else:
-        i = int(np.argmax(np.diag(R)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * np.sqrt(max(1.0 + R[i, i] - R[j, j] - R[k, k], 1e-300))
-        q = [0.0, 0.0, 0.0, (R[k, j] - R[j, k]) / s]
-        q[i] = 0.25 * s
-        q[j] = (R[j, i] + R[i, j]) / s
-        q[k] = (R[k, i] + R[i, k]) / s
-    q = np.asarray(q)
-    q /= np.linalg.norm(q)
-    return q if q[3] >= 0 else -q
 
 
 def pose_to_matrix(pose) -> np.ndarray:

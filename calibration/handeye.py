@@ -28,8 +28,16 @@ import cv2
 import numpy as np
 
 from calibration.board import Board
-from calibration.geometry import (check_transform, exp_so3, invert, log_so3, make_transform,
-                                  pose_to_matrix, project_to_rotation, rotation_angle)
+from calibration.geometry import (
+    check_transform,
+    exp_so3,
+    invert,
+    log_so3,
+    make_transform,
+    pose_to_matrix,
+    project_to_rotation,
+    rotation_angle,
+)
 from calibration.intrinsics import CameraIntrinsics
 
 MODES = ("eye_to_hand", "eye_in_hand")

@@ -151,10 +151,10 @@ class MentorAgent:
             self.value_predictor.train(training)
 
     # ----- acting -----
-    def act(self, image, proprio=None, step: int = 0, eval_mode: bool = False) -> np.ndarray:
-        """``image (C, H, W)`` uint8, ``proprio (P,)`` -> action ``(A,)`` float32 in [-1, 1]."""
+    def act(self, image, proprio=None, *, explore: bool = False, step: int = 0) -> np.ndarray:
+        """``image (C, H, W)`` uint8, ``proprio (P,)`` -> action ``(A,)`` float32 in [-1, 1] (ActorPolicy.act)."""
         self.last_step = int(step)
-        return self.policy.act(image, proprio, step, eval_mode)
+        return self.policy.act(image, proprio, explore=explore, step=step)
 
     # ----- learning -----
     def _batch_to_tensors(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:

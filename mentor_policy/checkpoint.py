@@ -175,3 +175,67 @@ def load_module_state(module: nn.Module, state: Mapping[str, torch.Tensor], name
     """Shape-checked ``module.load_state_dict(state)``."""
     check_state_shapes(module, state, name)
     module.load_state_dict(state)
+
+
+# --------------------------------------------------------------------------------------------
+# The learner's checkpoint files: checkpoints/latest.pt (resume) and checkpoints/best.pt (deploy)
+# --------------------------------------------------------------------------------------------
+#: entries of ``latest.pt``: the full agent state to resume, the policy weights to deploy, counters
+LATEST_ENTRIES = ("agent", "policy", "env_steps", "updates", "weights_version", "episodes")
+#: entries of ``best.pt``: the weights that scored best in an evaluation block, and the score
+BEST_ENTRIES = ("policy", "weights_version", "eval_success")
+#: what a deploy needs besides the weights (both files): the agent config the networks were built from
+RUN_ENTRIES = ("agent_config", "task", "cameras")
+
+
+def run_description(agent_config: Mapping, task: str, cameras: list[str]) -> dict:
+    """The RUN_ENTRIES of a learner checkpoint."""
+    return {"agent_config": dict(agent_config), "task": str(task), "cameras": list(cameras)}
+
+
+def write_latest(path: str | Path, *, agent: Mapping, policy: Mapping, env_steps: int, updates: int,
+                 weights_version: int, episodes: int, run: Mapping) -> Path:
+    """Write ``latest.pt`` (atomic, verified): ``MentorAgent.state_dict()``, ``policy_state()``, counters."""
+    return save_checkpoint(path, {"agent": agent, "policy": policy, "env_steps": int(env_steps),
+                                  "updates": int(updates), "weights_version": int(weights_version),
+                                  "episodes": int(episodes), **run})
+
+
+def write_best(path: str | Path, *, policy: Mapping, weights_version: int, env_steps: int, eval_success: float,
+               run: Mapping, **evaluation: Any) -> Path:
+    """Write ``best.pt``: a policy state with the evaluation that chose it (``eval_*`` entries, free form)."""
+    return save_checkpoint(path, {"policy": policy, "weights_version": int(weights_version),
+                                  "env_steps": int(env_steps), "eval_success": float(eval_success),
+                                  **evaluation, **run})
+
+
+def read_latest(path: str | Path) -> Mapping:
+    """``latest.pt`` with every LATEST_ENTRIES entry; ``CheckpointError`` saying what the file holds otherwise."""
+    return require_entries(load_checkpoint(path), path, LATEST_ENTRIES, "a learner checkpoint")
+
+
+def read_best(path: str | Path) -> Mapping:
+    """``best.pt`` (memory-mapped) with every BEST_ENTRIES entry."""
+    return require_entries(load_checkpoint(path, mmap=True), path, BEST_ENTRIES, "a best-policy checkpoint")
+
+
+def read_policy(path: str | Path) -> tuple[Mapping, Mapping]:
+    """``(policy state, run description)`` from ``latest.pt``, ``best.pt`` or a bare ``policy_state()`` file.
+
+    The run description holds the RUN_ENTRIES the file has (none for a bare state or an older file)."""
+    obj = load_checkpoint(path)
+    if isinstance(obj, Mapping) and "policy" in obj:
+        state, run = obj["policy"], {k: obj[k] for k in RUN_ENTRIES if k in obj}
+    else:
+        state, run = obj, {}
+    if not isinstance(state, Mapping) or "encoder.convs.0.weight" not in state:
+        raise CheckpointError(f"{path} holds neither a learner checkpoint nor a policy state: it holds "
+                              f"{describe_checkpoint(obj)}")
+    return state, run
+
+
+def read_agent_state(path: str | Path) -> Mapping:
+    """``MentorAgent.state_dict()`` from ``latest.pt`` or from a file holding the bare agent state."""
+    obj = load_checkpoint(path)
+    state = obj.get("agent") if isinstance(obj, Mapping) and "version" not in obj else obj
+    return require_entries(state, path, ("config", "spec", "nets"), "a MentorAgent state (latest.pt)")

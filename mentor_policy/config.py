@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-
 from mentor_policy.fileio import read_yaml_mapping
 from mentor_policy.schedule import parse_schedule
 
@@ -85,7 +84,8 @@ class AgentConfig:
     # "dormant": sigma from the dormant ratio (MENTOR reference); "awake": DrM's rule, the larger of that and
     # stddev_schedule run from the first update whose dormant ratio is below target; "schedule": DrQ-v2.
     stddev_type: str = "awake"
-    stddev_schedule: str = "linear(1.0,0.1,500000)"  # schedule of "awake" / "schedule" [caller's steps]; a constant also ok
+    # schedule of "awake" / "schedule" [caller's steps]; a constant also ok
+    stddev_schedule: str = "linear(1.0,0.1,500000)"
     stddev_clip: float = 0.3  # clip of the policy noise in the actor and target updates
     num_expl_steps: int = 2000  # first agent steps act uniformly at random
     num_seed_frames: int = 4000  # frames collected before the first update (training loop's business)
@@ -116,8 +116,8 @@ class AgentConfig:
         self._check_choices()
 
     def _check_positive_ints(self) -> None:
-        for name in ("frame_stack", "action_repeat", "encoder_channels", "encoder_keypoints", "feature_dim", "hidden_dim",
-                     "num_experts", "moe_top_k", "expert_hidden_dim", "gate_hidden_dim", "batch_size",
+        for name in ("frame_stack", "action_repeat", "encoder_channels", "encoder_keypoints", "feature_dim",
+                     "hidden_dim", "num_experts", "moe_top_k", "expert_hidden_dim", "gate_hidden_dim", "batch_size",
                      "nstep", "perturb_interval", "topk", "update_every_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -142,9 +142,11 @@ class AgentConfig:
             value = float(getattr(self, name))
             ok = lo <= value <= hi if closed else lo < value < hi or (name == "gate_dropout" and value == 0.0)
             if not ok:
-                raise ValueError(f"AgentConfig.{name} must lie in {'[' if closed else '('}{lo}, {hi}{']' if closed else ')'}, got {value}")
+                raise ValueError(f"AgentConfig.{name} must lie in {'[' if closed else '('}{lo}, {hi}"
+                                 f"{']' if closed else ')'}, got {value}")
         if self.min_perturb_factor > self.max_perturb_factor:
-            raise ValueError(f"AgentConfig.min_perturb_factor ({self.min_perturb_factor}) must be <= max_perturb_factor ({self.max_perturb_factor})")
+            raise ValueError(f"AgentConfig.min_perturb_factor ({self.min_perturb_factor}) must be <= "
+                             f"max_perturb_factor ({self.max_perturb_factor})")
         for name in ("lr", "stddev_clip", "max_stddev"):
             if float(getattr(self, name)) <= 0:
                 raise ValueError(f"AgentConfig.{name} must be > 0, got {getattr(self, name)}")
@@ -161,7 +163,8 @@ class AgentConfig:
         if self.perturb_mode not in PERTURB_MODES:
             raise ValueError(f"AgentConfig.perturb_mode must be one of {PERTURB_MODES}, got {self.perturb_mode!r}")
         if self.perturb_fallback not in PERTURB_FALLBACKS:
-            raise ValueError(f"AgentConfig.perturb_fallback must be one of {PERTURB_FALLBACKS}, got {self.perturb_fallback!r}")
+            raise ValueError(f"AgentConfig.perturb_fallback must be one of {PERTURB_FALLBACKS}, "
+                             f"got {self.perturb_fallback!r}")
         parse_schedule(self.stddev_schedule)  # raises ValueError on a malformed schedule
 
     def to_dict(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from mentor_policy.fileio import save_figure
+from mentor_policy.frames import stack_episode
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,27 +266,16 @@ def compare_gradient_conflict(agents: Mapping[str, Any], batches: Mapping[str, M
 def load_agent(checkpoint: str | Path, device: str = "auto") -> Any:
     """Rebuild a MentorAgent from a checkpoint holding ``MentorAgent.state_dict()`` (or ``{"agent": state}``)."""
     from mentor_policy.agent import MentorAgent
-    from mentor_policy.checkpoint import CheckpointError, load_checkpoint
+    from mentor_policy.checkpoint import read_agent_state
     from mentor_policy.config import AgentConfig
     from mentor_policy.specs import EnvSpec
 
-    state = load_checkpoint(checkpoint)
-    if isinstance(state, Mapping) and "version" not in state and isinstance(state.get("agent"), Mapping):
-        state = state["agent"]
-    if not isinstance(state, Mapping) or "config" not in state or "spec" not in state:
-        raise CheckpointError(f"{checkpoint}: not a MentorAgent state (needs 'config' and 'spec' entries)")
+    state = read_agent_state(checkpoint)
     spec = dict(state["spec"])
     agent = MentorAgent(EnvSpec(**{**spec, "image_size": tuple(spec["image_size"])}),
                         AgentConfig(**state["config"]), device=device)
     agent.load_state_dict(state)
     return agent
-
-
-def _stack_episode(frames: np.ndarray, frame_stack: int) -> np.ndarray:
-    """``(T, C, H, W)`` single frames -> ``(T, frame_stack * C, H, W)`` stacks (first frame repeated)."""
-    idx = np.maximum(np.arange(len(frames))[:, None] + np.arange(frame_stack)[None, :] - (frame_stack - 1), 0)
-    stacked = frames[idx]
-    return stacked.reshape(len(frames), -1, *frames.shape[2:])
 
 
 def toy_rollouts(agent: Any, episodes: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -301,8 +291,8 @@ def toy_rollouts(agent: Any, episodes: int, seed: int = 0) -> dict[str, np.ndarr
         o = env.reset()
         frames, props, done = [o["image"]], [o["proprio"]], False
         while not done:
-            stack = _stack_episode(np.stack(frames[-fs:]), fs)[-1]
-            a = policy.act(stack, o["proprio"], step=0, eval_mode=True)
+            stack = stack_episode(np.stack(frames[-fs:]), fs)[-1]
+            a = policy.act(stack, o["proprio"])
             for _ in range(agent.cfg.action_repeat):
                 o, _, term, trunc, _ = env.step(a)
                 done = term or trunc
@@ -310,7 +300,7 @@ def toy_rollouts(agent: Any, episodes: int, seed: int = 0) -> dict[str, np.ndarr
                     break
             frames.append(o["image"])
             props.append(o["proprio"])
-        images.append(_stack_episode(np.stack(frames), fs))
+        images.append(stack_episode(np.stack(frames), fs))
         proprios.append(np.stack(props))
         steps.append(np.arange(len(frames)))
     return {"image": np.concatenate(images), "proprio": np.concatenate(proprios).astype(np.float32),
@@ -332,7 +322,7 @@ def replay_observations(directory: str | Path, agent: Any, onehot_dims: int = 0,
     images, proprios, steps, tasks = [], [], [], []
     for f in files:
         ep = load_episode_file(f, agent.spec)
-        images.append(_stack_episode(ep["image"], agent.cfg.frame_stack))
+        images.append(stack_episode(ep["image"], agent.cfg.frame_stack))
         proprios.append(ep["proprio"])
         steps.append(np.arange(len(ep["image"])))
         if onehot_dims:
@@ -358,11 +348,13 @@ def batches_by_task(data: Mapping[str, Any], batch_size: int, seed: int) -> dict
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    ap = argparse.ArgumentParser(description="Expert-usage heat maps and gradient conflict of a MentorAgent checkpoint.")
+    ap = argparse.ArgumentParser(
+        description="Expert-usage heat maps and gradient conflict of a MentorAgent checkpoint.")
     ap.add_argument("--checkpoint", required=True, help="file holding MentorAgent.state_dict() (save_checkpoint)")
     ap.add_argument("--task", default="toy", help="'toy' (roll out the toy task) or 'replay' (read --replay-dir)")
     ap.add_argument("--replay-dir", help="directory of replay episodes ep_*.npz (with --task replay)")
-    ap.add_argument("--onehot-dims", type=int, default=0, help="trailing proprio dims that one-hot the task (multi-task)")
+    ap.add_argument("--onehot-dims", type=int, default=0,
+                    help="trailing proprio dims that one-hot the task (multi-task)")
     ap.add_argument("--episodes", type=int, default=5, help="toy episodes to roll out / replay episodes to read")
     ap.add_argument("--bin", type=int, default=1, help="time-step bin size of the per-step usage")
     ap.add_argument("--batch-size", type=int, default=64, help="samples per task for the gradient conflict")

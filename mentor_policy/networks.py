@@ -72,7 +72,8 @@ class Encoder(nn.Module):
         self.strides = strides
         layers: list[nn.Module] = []  # in-place ReLUs: a conv's backward does not need its output
         for i, stride in enumerate(strides):
-            layers += [nn.Conv2d(in_channels if i == 0 else channels, channels, 3, stride=stride), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(in_channels if i == 0 else channels, channels, 3, stride=stride),
+                       nn.ReLU(inplace=True)]
         self.convs = nn.Sequential(*layers)
         h, w = conv_out_hw(image_size, strides)
         if h <= 0 or w <= 0:

@@ -10,15 +10,15 @@ from torch import nn
 from mentor_policy.checkpoint import CheckpointError, check_state_shapes
 from mentor_policy.config import AgentConfig
 from mentor_policy.networks import Actor, Encoder
-from mentor_policy.specs import EnvSpec
 from mentor_policy.schedule import parse_schedule
+from mentor_policy.specs import EnvSpec
 from mentor_policy.utils import resolve_device
 
 
 class ActorPolicy(nn.Module):
     """Encoder + actor + the current exploration std.
 
-    ``act(image (C, H, W) uint8, proprio (P,) float32, step, eval_mode) -> (A,) float32 in [-1, 1]``
+    ``act(image (C, H, W) uint8, proprio (P,) float32, *, explore, step) -> (A,) float32 in [-1, 1]``
     with ``C = frame_stack * spec.frame_channels``. ``forward(image (B, C, H, W) uint8,
     proprio (B, P))`` -> deterministic mean action ``(B, A)`` (what the ONNX export contains).
     """
@@ -32,8 +32,8 @@ class ActorPolicy(nn.Module):
         self.encoder = Encoder(self.in_channels, spec.image_size, cfg.encoder_channels, cfg.encoder_head,
                                cfg.encoder_keypoints, cfg.encoder_strides)
         self.repr_dim = self.encoder.repr_dim + spec.proprio_dim  # features(): image features, then proprio
-        self.actor = Actor(self.encoder.repr_dim, spec.proprio_dim, spec.action_dim, cfg.feature_dim, cfg.hidden_dim, cfg.use_moe,
-                           cfg.num_experts, cfg.moe_top_k, cfg.expert_hidden_dim, cfg.gate_hidden_dim,
+        self.actor = Actor(self.encoder.repr_dim, spec.proprio_dim, spec.action_dim, cfg.feature_dim, cfg.hidden_dim,
+                           cfg.use_moe, cfg.num_experts, cfg.moe_top_k, cfg.expert_hidden_dim, cfg.gate_hidden_dim,
                            cfg.gate_dropout)
         # exploration std when stddev_type == "dormant" (set by the agent from the dormant ratio)
         self.register_buffer("expl_std", torch.tensor(cfg.max_stddev, dtype=torch.float32))
@@ -71,7 +71,8 @@ class ActorPolicy(nn.Module):
         if not isinstance(image, (np.ndarray, torch.Tensor)):
             raise TypeError(f"image must be a numpy array or tensor, got {type(image).__name__}")
         if tuple(image.shape) != expected:
-            raise ValueError(f"image has shape {tuple(image.shape)}, expected {expected} (C = frame_stack * frame_channels)")
+            raise ValueError(f"image has shape {tuple(image.shape)}, expected {expected} "
+                             "(C = frame_stack * frame_channels)")
         if image.dtype not in (np.uint8, torch.uint8):
             raise ValueError(f"image must be uint8, got {image.dtype}")
         img = torch.as_tensor(image).to(self.device).unsqueeze(0)
@@ -79,18 +80,23 @@ class ActorPolicy(nn.Module):
             return img, None
         if proprio is None:
             raise ValueError(f"this policy needs a proprio vector of length {self.spec.proprio_dim}")
-        prop = torch.as_tensor(np.asarray(proprio, dtype=np.float32) if not isinstance(proprio, torch.Tensor) else proprio)
+        if not isinstance(proprio, torch.Tensor):
+            proprio = np.asarray(proprio, dtype=np.float32)
+        prop = torch.as_tensor(proprio)
         if tuple(prop.shape) != (self.spec.proprio_dim,):
             raise ValueError(f"proprio has shape {tuple(prop.shape)}, expected ({self.spec.proprio_dim},)")
         if not bool(torch.isfinite(prop).all()):
             raise ValueError(f"proprio holds non-finite values: {prop.tolist()}")
         return img, prop.to(self.device, torch.float32).unsqueeze(0)
 
-    def act(self, image, proprio=None, step: int = 0, eval_mode: bool = True) -> np.ndarray:
-        """One action ``(A,)`` float32 in ``[-1, 1]``: the mean in eval mode; otherwise uniform random
-        for the first ``num_expl_steps`` steps, then mean + N(0, std) noise clipped to the box."""
+    def act(self, image, proprio=None, *, explore: bool = False, step: int = 0) -> np.ndarray:
+        """One action ``(A,)`` float32 in ``[-1, 1]`` (the policy protocol, shared with ``OnnxPolicy``).
+
+        ``explore=False``: the deterministic mean action. ``explore=True`` at agent step ``step``: uniform
+        random for the first ``num_expl_steps`` steps, then mean + N(0, stddev(step)) clipped to the box."""
         img, prop = self._check_obs(image, proprio)
-        if not eval_mode and step < self.cfg.num_expl_steps:
+        eval_mode = not explore
+        if explore and step < self.cfg.num_expl_steps:
             return self._np_rng.uniform(-1.0, 1.0, self.spec.action_dim).astype(np.float32)
         was_training = self.training
         if was_training:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import re
 import struct
 import threading
@@ -28,11 +27,12 @@ import zlib
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from mentor_policy.fileio import atomic_open, fsync_dir
+from mentor_policy.frames import stack_indices
 from mentor_policy.specs import EnvSpec
 
 log = logging.getLogger(__name__)
@@ -388,7 +388,8 @@ class ReplayBuffer:
         keep.reverse()
         dropped = [_EpisodeSlot(i, 0, n, p) for i, n, p in found[: len(found) - len(keep)]]
         if dropped:
-            log.info("replay reload: %d old episode(s) exceed capacity %d and are evicted", len(dropped), self.cfg.capacity)
+            log.info("replay reload: %d old episode(s) exceed capacity %d and are evicted",
+                     len(dropped), self.cfg.capacity)
         loaded_evicted = []
         for index, _, path in keep:
             try:
@@ -423,7 +424,8 @@ class ReplayBuffer:
     def _draw(self, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._cum is None:
             self._ep_starts = np.fromiter((e.start for e in self._episodes), dtype=np.int64, count=len(self._episodes))
-            self._ep_lengths = np.fromiter((e.length for e in self._episodes), dtype=np.int64, count=len(self._episodes))
+            self._ep_lengths = np.fromiter((e.length for e in self._episodes), dtype=np.int64,
+                                           count=len(self._episodes))
             self._cum = np.cumsum(self._ep_lengths)
         g = self._rng.integers(0, self._num_transitions, size=b)
         e = np.searchsorted(self._cum, g, side="right")
@@ -432,8 +434,7 @@ class ReplayBuffer:
 
     def _stack(self, starts: np.ndarray, steps: np.ndarray) -> np.ndarray:
         fs = self.cfg.frame_stack
-        offsets = np.arange(fs) - (fs - 1)
-        idx = starts[:, None] + np.maximum(steps[:, None] + offsets[None, :], 0)
+        idx = starts[:, None] + stack_indices(steps, fs)
         frames = self._frames[idx]  # (B, fs, C, H, W), one fancy-indexing copy
         b, _, c, h, w = frames.shape
         return frames.reshape(b, fs * c, h, w)
@@ -459,71 +460,6 @@ class ReplayBuffer:
             "next_proprio": self._proprio[starts + nxt],
         }
 
-    def iterate(self, batch_size: int | None = None, prefetch: int = 2) -> "BatchPrefetcher":
-        """A context-managed iterator of batches sampled in a background thread (see BatchPrefetcher)."""
-        return BatchPrefetcher(self, batch_size, prefetch)
-
-
-class BatchPrefetcher:
-    """Samples batches in one background thread so sampling overlaps the learner's update.
-
-    Use as a context manager (the thread is stopped and joined on exit)::
-
-        with replay.iterate(256) as batches:
-            for step in range(n):
-                agent.update(next(batches), step)
-
-    An exception raised while sampling is re-raised by ``next()``.
-    """
-
-    def __init__(self, replay: ReplayBuffer, batch_size: int | None = None, prefetch: int = 2) -> None:
-        if prefetch < 1:
-            raise ValueError(f"prefetch must be >= 1, got {prefetch}")
-        self._replay = replay
-        self._batch_size = batch_size
-        self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="replay-prefetch", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                item: Any = self._replay.sample(self._batch_size)
-            except BaseException as exc:  # handed to the consumer, never swallowed
-                item = exc
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if isinstance(item, BaseException):
-                return
-
-    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
-        return self
-
-    def __next__(self) -> dict[str, np.ndarray]:
-        if self._stop.is_set():
-            raise StopIteration
-        item = self._queue.get()
-        if isinstance(item, BaseException):
-            self.close()
-            raise item
-        return item
-
-    def close(self) -> None:
-        """Stop and join the sampling thread."""
-        self._stop.set()
-        self._thread.join(timeout=5.0)
-
-    def __enter__(self) -> "BatchPrefetcher":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 # --------------------------------------------------------------------------------------------
 # Step-record codec (wire format of the transition topic and of the journal)
@@ -537,6 +473,8 @@ _CRC = struct.Struct("<I")
 _MAX_HEADER = 1 << 16
 _ARRAY_FIELDS = {"image": (np.uint8, 3), "proprio": (np.float32, 1), "action": (np.float32, 1)}
 _SCALAR_FIELDS = {"reward": float, "discount": float, "is_first": bool, "is_last": bool, "intervention": bool}
+# optional scalars (default when absent: records written before they existed still decode)
+_OPTIONAL_SCALARS = {"success": (bool, False)}  # success: the task's success flag for this step's observation
 
 
 def _check_record(record: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -571,7 +509,8 @@ def encode_step_record(record: dict[str, Any], meta: dict[str, Any] | None = Non
     """
     arrays = _check_record(record)
     header = {
-        "scalars": {k: cast(record[k]) for k, cast in _SCALAR_FIELDS.items()},
+        "scalars": {**{k: cast(record[k]) for k, cast in _SCALAR_FIELDS.items()},
+                    **{k: cast(record.get(k, default)) for k, (cast, default) in _OPTIONAL_SCALARS.items()}},
         "arrays": [[k, a.dtype.str, list(a.shape)] for k, a in arrays.items()],
         "meta": {} if meta is None else meta,
     }
@@ -605,7 +544,9 @@ def _parse_header(data: memoryview) -> tuple[dict[str, Any], int]:
     return header, end
 
 
-def _parse_arrays(data: memoryview, header: dict[str, Any], offset: int) -> dict[str, np.ndarray]:
+def _parse_arrays(data: memoryview, header: dict[str, Any], offset: int, copy: bool = True
+                  ) -> dict[str, np.ndarray]:
+    """The record's arrays (``copy=False``: only validate their specs and byte lengths; returns {})."""
     specs = header["arrays"]
     well_formed = isinstance(specs, list) and all(
         isinstance(s, list) and len(s) == 3 and isinstance(s[0], str) for s in specs
@@ -622,19 +563,33 @@ def _parse_arrays(data: memoryview, header: dict[str, Any], offset: int) -> dict
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         if offset + nbytes > len(data) - _CRC.size:
             raise RecordFormatError(f"array {name!r} needs {nbytes} bytes but the record is truncated")
-        out[name] = np.frombuffer(data[offset:offset + nbytes], dtype=dtype).reshape(shape).copy()
+        if copy:
+            out[name] = np.frombuffer(data[offset:offset + nbytes], dtype=dtype).reshape(shape).copy()
         offset += nbytes
     if offset != len(data) - _CRC.size:
         raise RecordFormatError(f"step record has {len(data) - _CRC.size - offset} unexpected trailing bytes")
     return out
 
 
-def decode_step_record(data: bytes | bytearray | memoryview) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Decode bytes from :func:`encode_step_record` into ``(record, meta)``.
+def _parse_scalars(header: dict[str, Any]) -> dict[str, Any]:
+    scalars = header["scalars"]
+    known = set(_SCALAR_FIELDS) | set(_OPTIONAL_SCALARS)
+    if not isinstance(scalars, dict) or not set(_SCALAR_FIELDS) <= set(scalars) <= known:
+        raise RecordFormatError(f"step record scalars must be {sorted(_SCALAR_FIELDS)} (+ optional "
+                                f"{sorted(_OPTIONAL_SCALARS)}), got {scalars!r}")
+    out: dict[str, Any] = {}
+    fields = {**_SCALAR_FIELDS, **{k: cast for k, (cast, _d) in _OPTIONAL_SCALARS.items()}}
+    for name, cast in fields.items():
+        value = scalars.get(name, _OPTIONAL_SCALARS.get(name, (None, None))[1])
+        if not isinstance(value, (int, float)) or (cast is bool and not isinstance(value, bool)):
+            raise RecordFormatError(f"step record scalar {name!r} has an invalid value {value!r}")
+        out[name] = cast(value)
+    if not isinstance(header["meta"], dict):
+        raise RecordFormatError("step record meta must be a JSON object")
+    return out
 
-    Raises :class:`RecordFormatError` for anything malformed: short input, wrong magic/version,
-    CRC mismatch, bad header, wrong array dtypes/shapes, truncated or surplus bytes.
-    """
+
+def _verified_view(data: bytes | bytearray | memoryview) -> memoryview:
     view = memoryview(bytes(data) if not isinstance(data, (bytes, bytearray)) else data)
     if len(view) < _PREFIX.size + _CRC.size:
         raise RecordFormatError(f"step record too short: {len(view)} bytes")
@@ -644,25 +599,37 @@ def decode_step_record(data: bytes | bytearray | memoryview) -> tuple[dict[str, 
         if bytes(view[:3]) != _MAGIC:
             raise RecordFormatError(f"not a step record: bad magic {bytes(view[:3])!r}")
         raise RecordFormatError("step record CRC mismatch (corrupt or truncated)")
+    return view
+
+
+def read_step_header(data: bytes | bytearray | memoryview) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(scalars, meta)`` of an encoded step record, without materialising its arrays: what a receiver
+    needs to route, deduplicate and acknowledge a record it stores verbatim. The whole record is
+    checked as :func:`decode_step_record` checks it (CRC, header, array specs and byte lengths)."""
+    view = _verified_view(data)
+    header, offset = _parse_header(view)
+    _parse_arrays(view, header, offset, copy=False)
+    return _parse_scalars(header), header["meta"]
+
+
+def decode_step_record(data: bytes | bytearray | memoryview) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Decode bytes from :func:`encode_step_record` into ``(record, meta)``.
+
+    Raises :class:`RecordFormatError` for anything malformed: short input, wrong magic/version,
+    CRC mismatch, bad header, wrong array dtypes/shapes, truncated or surplus bytes.
+    """
+    view = _verified_view(data)
     header, offset = _parse_header(view)
     record: dict[str, Any] = _parse_arrays(view, header, offset)
-    scalars = header["scalars"]
-    if not isinstance(scalars, dict) or set(scalars) != set(_SCALAR_FIELDS):
-        raise RecordFormatError(f"step record scalars must be {sorted(_SCALAR_FIELDS)}, got {scalars!r}")
-    for name, cast in _SCALAR_FIELDS.items():
-        value = scalars[name]
-        if not isinstance(value, (int, float)) or (cast is bool and not isinstance(value, bool)):
-            raise RecordFormatError(f"step record scalar {name!r} has an invalid value {value!r}")
-        record[name] = cast(value)
-    if not isinstance(header["meta"], dict):
-        raise RecordFormatError("step record meta must be a JSON object")
+    record.update(_parse_scalars(header))
     return record, header["meta"]
 
 
 def records_to_episode(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Convert consecutive step records (first one ``is_first``) into the episode layout.
 
-    Row 0's action and reward are set to zero (dm_env: nothing led to the first step). An episode
+    Row 0's action and reward are set to zero (dm_env: nothing led to the first step); ``success``
+    holds each record's success flag (False for records written before records carried it). An episode
     whose last record is not ``is_last`` (e.g. recovered after a crash) is kept as truncated: its
     stored discounts are used as recorded. Raises :class:`ReplayError` for fewer than 2 records,
     a missing ``is_first``, an ``is_first``/``is_last`` in the middle, or inconsistent shapes.
@@ -684,6 +651,8 @@ def records_to_episode(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
             "reward": np.array([r["reward"] for r in records], dtype=np.float32),
             "discount": np.array([r["discount"] for r in records], dtype=np.float32),
             "intervention": np.array([bool(r["intervention"]) for r in records], dtype=bool),
+            # per-step success flags (not stored in the replay: the learner reads an episode's outcome from them)
+            "success": np.array([bool(r.get("success", False)) for r in records], dtype=bool),
         }
     except ValueError as exc:
         raise ReplayError(f"step records have inconsistent shapes: {exc}") from exc
@@ -740,8 +709,12 @@ class EpisodeJournal:
         return self.directory / f"{key}{self.SUFFIX}"
 
     def append(self, episode_key: str, record: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
-        """Append one step record (fsynced per ``cfg.fsync_every``)."""
-        payload = encode_step_record(record, meta)
+        """Encode and append one step record (fsynced per ``cfg.fsync_every``)."""
+        self.append_encoded(episode_key, encode_step_record(record, meta))
+
+    def append_encoded(self, episode_key: str, payload: bytes) -> None:
+        """Append one record as received, already encoded by :func:`encode_step_record` (the learner stores
+        the bytes the policy sent: one encode per step, one decode when the episode is finalised)."""
         f = self._files.get(episode_key)
         if f is None:
             path = self._path(episode_key)
@@ -812,13 +785,6 @@ class EpisodeJournal:
             pos = end
         return pos, out
 
-    def recover(self) -> list[tuple[str, list[dict[str, Any]]]]:
-        """Unfinished episodes left on disk: ``[(episode_key, [record, ...]), ...]`` sorted by key.
-
-        Torn tails are truncated away so appends to a recovered episode continue cleanly.
-        """
-        return [(k, [r for r, _ in self.read(k, repair=True)]) for k in self.keys()]
-
     def finish(self, episode_key: str) -> dict[str, np.ndarray]:
         """fsync, close and convert one episode's records (see :func:`records_to_episode`).
 
@@ -834,13 +800,6 @@ class EpisodeJournal:
         path = self._path(episode_key)
         path.unlink(missing_ok=True)
         fsync_dir(self.directory)
-
-    def commit(self, episode_key: str, replay: ReplayBuffer) -> Path:
-        """finish -> replay.add_episode (durable, keyed: a retry after a crash adds nothing) -> discard.
-        Returns the episode file's path."""
-        path = replay.add_episode(self.finish(episode_key), key=episode_key)
-        self.discard(episode_key)
-        return path
 
     def _close_file(self, key: str) -> None:
         f = self._files.pop(key, None)

@@ -19,7 +19,8 @@ class EnvSpec:
 
     def __post_init__(self) -> None:
         if self.frame_channels <= 0 or self.frame_channels % 3:
-            raise ValueError(f"frame_channels must be a positive multiple of 3 (RGB per camera), got {self.frame_channels}")
+            raise ValueError(f"frame_channels must be a positive multiple of 3 (RGB per camera), "
+                             f"got {self.frame_channels}")
         if len(self.image_size) != 2 or min(self.image_size) < 16:
             raise ValueError(f"image_size must be (H, W) with both >= 16, got {self.image_size}")
         if self.proprio_dim < 0:

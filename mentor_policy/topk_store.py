@@ -126,7 +126,8 @@ class TopKStore:
         assert self.directory is not None
         named = {e["file"] for e in self._entries} | {INDEX}
         for path in self.directory.iterdir():
-            if path.is_file() and path.name not in named and (path.name.startswith("snap_") or path.name.endswith(".tmp")):
+            if path.is_file() and path.name not in named and (
+                    path.name.startswith("snap_") or path.name.endswith(".tmp")):
                 log.warning("top-K store %s: removing %s left by an interrupted write", self.directory, path.name)
                 path.unlink()
         if self._trimmed:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
+from mentor_policy.frames import FrameStacker
 from mentor_policy.replay import ReplayBuffer
 from mentor_policy.specs import EnvSpec
 
@@ -38,7 +38,7 @@ class Env(Protocol):
 class Agent(Protocol):
     """What the loop needs from an agent (MentorAgent satisfies it)."""
 
-    def act(self, image: np.ndarray, proprio: np.ndarray, step: int, eval_mode: bool) -> np.ndarray: ...
+    def act(self, image: np.ndarray, proprio: np.ndarray, *, explore: bool, step: int) -> np.ndarray: ...
 
     def update(self, batch: dict[str, np.ndarray], step: int) -> dict[str, float]: ...
 
@@ -111,27 +111,6 @@ class TrainResult:
             raise ValueError(f"malformed TrainResult state: {exc!r}") from exc
 
 
-class _Stacker:
-    """Keeps the last ``k`` single frames of one episode and returns them stacked (oldest first)."""
-
-    def __init__(self, k: int) -> None:
-        self._frames: deque[np.ndarray] = deque(maxlen=k)
-        self._k = k
-
-    def reset(self, frame: np.ndarray) -> np.ndarray:
-        self._frames.clear()
-        for _ in range(self._k):
-            self._frames.append(frame)
-        return self.stacked()
-
-    def push(self, frame: np.ndarray) -> np.ndarray:
-        self._frames.append(frame)
-        return self.stacked()
-
-    def stacked(self) -> np.ndarray:
-        return np.concatenate(list(self._frames), axis=0)
-
-
 def _check_obs(obs: dict[str, np.ndarray], spec: EnvSpec) -> None:
     h, w = spec.image_size
     image, proprio = obs.get("image"), obs.get("proprio")
@@ -166,15 +145,15 @@ def run_episode(agent: Agent, env: Env, cfg: TrainLoopConfig, step: int, eval_mo
     """
     obs = env.reset()
     _check_obs(obs, env.spec)
-    stacker = _Stacker(cfg.frame_stack)
+    stacker = FrameStacker(cfg.frame_stack)
     image = stacker.reset(obs["image"])
     a_dim = env.spec.action_dim
     ep = {"image": [obs["image"]], "proprio": [np.asarray(obs["proprio"], np.float32)],
           "action": [np.zeros(a_dim, np.float32)], "reward": [0.0], "discount": [1.0]}
     ret, success, taken = 0.0, False, 0
     while True:
-        action = np.asarray(agent.act(image, np.asarray(obs["proprio"], np.float32), step + taken, eval_mode),
-                            dtype=np.float32)
+        action = np.asarray(agent.act(image, np.asarray(obs["proprio"], np.float32), explore=not eval_mode,
+                                      step=step + taken), dtype=np.float32)
         if action.shape != (a_dim,) or not np.all(np.isfinite(action)):
             raise ValueError(f"agent.act returned an invalid action {action!r} (expected finite ({a_dim},))")
         obs, reward, terminated, truncated, ok = _repeat_step(env, action, cfg.action_repeat)

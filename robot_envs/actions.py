@@ -43,6 +43,11 @@ class ActionSpaceConfig:
         """Length A of an action vector."""
         return 3 + (3 if self.rotation else 0) + (1 if self.gripper else 0)
 
+    @property
+    def gripper_index(self) -> int | None:
+        """Index of the gripper dim in an action vector (the last one), or None when there is none."""
+        return self.action_dim - 1 if self.gripper else None
+
 
 def validate_action(action, cfg: ActionSpaceConfig) -> np.ndarray:
     """Return the action as a (A,) float64 array clipped to [-1, 1]; raise on wrong shape or NaN/inf."""
@@ -63,6 +68,28 @@ def gripper_width_from_action(g: float, cfg: ActionSpaceConfig) -> float:
     return cfg.gripper_closed_width + frac * (cfg.gripper_open_width - cfg.gripper_closed_width)
 
 
+def gripper_action(closed: bool, cfg: ActionSpaceConfig) -> float:
+    """The gripper action value that closes (``closed``) or opens the gripper fully under ``cfg.gripper_mode``."""
+    if cfg.gripper_mode == "binary":
+        return 1.0 if closed else -1.0
+    return -1.0 if closed else 1.0  # continuous: -1 closed .. +1 open
+
+
+def with_gripper_command(action, closed: bool, cfg: ActionSpaceConfig) -> np.ndarray:
+    """Copy of an action vector (A,) with its gripper dim set to close/open the gripper.
+
+    Only the gripper slot is written; without a gripper dim (``cfg.gripper`` False) the copy is unchanged,
+    so a translation or rotation dim never receives a gripper command.
+    """
+    a = np.array(action, copy=True)
+    if a.shape != (cfg.action_dim,):
+        raise ValueError(f"action must have shape ({cfg.action_dim},) for this action space "
+                         f"(rotation={cfg.rotation}, gripper={cfg.gripper}), got {a.shape}")
+    if cfg.gripper_index is not None:
+        a[cfg.gripper_index] = gripper_action(closed, cfg)
+    return a
+
+
 def action_to_target(current_pose, action, cfg: ActionSpaceConfig) -> tuple[np.ndarray, float | None]:
     """Map an action to ``(target_pose (7,), gripper_width [m] | None)`` relative to ``current_pose`` (7,).
 
@@ -75,19 +102,3 @@ def action_to_target(current_pose, action, cfg: ActionSpaceConfig) -> tuple[np.n
     target = tf.compose_delta(pose, dpos, drot)
     width = gripper_width_from_action(float(a[-1]), cfg) if cfg.gripper else None
     return target, width
-
-
-class ActionSpace:
-    """``ActionSpaceConfig`` bound to its mapping: ``ActionSpace(cfg).action_to_target(pose, action)``."""
-
-    def __init__(self, cfg: ActionSpaceConfig | None = None) -> None:
-        self.cfg = cfg if cfg is not None else ActionSpaceConfig()
-
-    @property
-    def action_dim(self) -> int:
-        """Length A of an action vector."""
-        return self.cfg.action_dim
-
-    def action_to_target(self, current_pose, action) -> tuple[np.ndarray, float | None]:
-        """See module-level ``action_to_target``."""
-        return action_to_target(current_pose, action, self.cfg)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -113,6 +114,18 @@ def to_chw(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 -> (3, H, W) uint8 (contiguous)."""
     check_image(image)
     return np.ascontiguousarray(image.transpose(2, 0, 1))
+
+
+def policy_image(frames: Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    """One time step's policy image: each camera's (H0, W0, 3) uint8 RGB frame resized to ``size``
+    (H, W) (cv2.INTER_AREA; unchanged when it has that size), as (3, H, W), concatenated in camera
+    order -> (3 * n_cameras, H, W) uint8. The one observation assembly of the plain env and the
+    policy node."""
+    if not frames:
+        raise ValueError("policy_image needs at least one camera frame")
+    size = (int(size[0]), int(size[1]))
+    chans = [to_chw(f if f.shape[:2] == size else preprocess(f, None, size)) for f in frames]
+    return np.ascontiguousarray(np.concatenate(chans, axis=0))
 
 
 def from_chw(chw: np.ndarray) -> np.ndarray:

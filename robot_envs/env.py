@@ -1,8 +1,9 @@
 """The plain (no ROS) robot environment: ``make(task, backend)`` -> ``RobotEnv``.
 
-One control step: normalised action ``(A,)`` in [-1, 1] -> ``action_to_target`` (relative to the
-current TCP pose) -> ``SafetyLayer.clamp`` -> ``robot.command_pose`` (non-blocking) -> wait for the
-next control tick on the env's clock -> read the robot state and one frame per camera -> task reward.
+One control step: normalised action ``(A,)`` in [-1, 1] -> ``robot_envs.command.safe_command`` (the one
+action -> safe command path: ``action_to_target`` relative to the current TCP pose, then
+``SafetyLayer.clamp``) -> ``robot.command_pose`` (non-blocking) -> wait for the next control tick on the
+env's clock -> read the robot state and one frame per camera -> task reward.
 
 Observations: ``{"image": (3 * n_cameras, H, W) uint8, "proprio": (P,) float32}``, cameras in the
 task's configured order. The sim backend builds a SimWorld (franky-sim FR3 + task scene + rendered
@@ -19,10 +20,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from mentor_policy.specs import EnvSpec
-from robot_envs.actions import action_to_target
-from robot_envs.camera import Camera, Frame, preprocess, to_chw
+from robot_envs.camera import Camera, Frame, policy_image
 from robot_envs.clock import Clock, WallClock
+from robot_envs.command import safe_command
 from robot_envs.robot import Robot, RobotError, RobotState
 from robot_envs.safety import SafetyLayer
 from robot_envs.tasks import RewardContext, SimTask, Task, get_task
@@ -90,8 +90,7 @@ class RobotEnv:
         self.label_source = label_source
         self.safety = SafetyLayer(task.cfg.safety)
         self.rng = np.random.default_rng(self.config.seed)
-        self.spec = EnvSpec(frame_channels=3 * len(self.cameras), image_size=tuple(task.cfg.image_size),
-                            proprio_dim=task.proprio_dim, action_dim=task.cfg.action.action_dim)
+        self.spec = task.env_spec(len(self.cameras))
         self.period = 1.0 / task.control_hz
         self._t = 0
         self._next_tick: float | None = None
@@ -138,11 +137,8 @@ class RobotEnv:
         if self._next_tick is None:
             raise RuntimeError("step() called before reset()")
         state = self.last_state if self.last_state is not None else self.robot.read_state()
-        target, width = action_to_target(state.ee_pose, action, self.task.cfg.action)
-        if width is None:
-            width = self.task.cfg.gripper_width
-        safe = self.safety.clamp(state.ee_pose, target)
-        command_error = self._command(safe, self.safety.clamp_gripper(width))
+        command = safe_command(state.ee_pose, action, self.task.cfg.action, self.safety, self.task.cfg.gripper_width)
+        command_error = self._command(command.target, command.gripper)
         overrun = self._wait_tick()
         state = self.robot.read_state()
         obs = self._observe(state)
@@ -151,8 +147,8 @@ class RobotEnv:
         terminated = bool(success and self.task.terminate_on_success)
         robot_error = command_error or state.error
         truncated = bool(self._t >= self.task.episode_length or robot_error is not None)
-        info = {"success": bool(success), "safety_clamped": bool(not np.allclose(safe, target, atol=1e-9)),
-                "clamp_distance": float(np.linalg.norm(safe[:3] - target[:3])), "t": self._t,
+        info = {"success": bool(success), "safety_clamped": command.clamped, "clamp_distance": command.clamp_distance,
+                "t": self._t,
                 "tick_overrun": overrun, "robot_error": robot_error, **self.task.info()}
         return obs, float(reward), terminated, truncated, info
 
@@ -216,12 +212,8 @@ class RobotEnv:
     def _observe(self, state: RobotState) -> dict[str, np.ndarray]:
         self.last_state = state
         self.last_frames = self._read_frames()
-        size = self.spec.image_size
-        chans = []
-        for cam in self.cameras:
-            img = self.last_frames[cam.name].image
-            chans.append(to_chw(img if img.shape[:2] == size else preprocess(img, None, size)))
-        return {"image": np.concatenate(chans, axis=0), "proprio": self.task.proprio(state)}
+        image = policy_image([self.last_frames[cam.name].image for cam in self.cameras], self.spec.image_size)
+        return {"image": image, "proprio": self.task.proprio(state)}
 
     def _reward_context(self, state: RobotState) -> RewardContext:
         poses = {}
@@ -297,7 +289,8 @@ def make(task: str | Task, backend: str = "sim", *, config_file: str | None = No
         raise ValueError("config_file/overrides only apply when the task is given by name")
     if backend == "sim":
         if robot_config is not None or camera_devices is not None:
-            raise ValueError("robot_config/camera_devices are for backend='real'; configure the sim with sim=SimBackendConfig(...)")
+            raise ValueError("robot_config/camera_devices are for backend='real'; "
+                             "configure the sim with sim=SimBackendConfig(...)")
         return _make_sim(task, env_config, sim or SimBackendConfig(), confirm_reset, label_source)
     if backend == "mujoco":
         if robot_config is not None or camera_devices is not None:

@@ -63,8 +63,10 @@ class FrankyRobotConfig:
     hostname: str = "172.16.0.2"  # FCI address of the robot (franky-sim: SimWorld.hostname)
     relative_dynamics_factor: float = 0.15  # fraction (0, 1] of max velocity/acceleration/jerk for command_pose
     move_to_dynamics_factor: float = 0.1  # fraction (0, 1] used by the blocking move_to (resets)
-    controller_mode: str = "joint_impedance"  # internal controller of position motions: joint_impedance | cartesian_impedance
-    ignore_realtime: bool = False  # True on kernels without PREEMPT_RT and for franky-sim (then no thread runs at RT priority)
+    # internal controller of position motions: joint_impedance | cartesian_impedance
+    controller_mode: str = "joint_impedance"
+    # True on kernels without PREEMPT_RT and for franky-sim (then no thread runs at RT priority)
+    ignore_realtime: bool = False
     torque_thresholds: tuple[float, ...] = (20.0,) * 7  # collision reflex thresholds per joint [Nm]
     force_thresholds: tuple[float, ...] = (30.0,) * 6  # collision reflex thresholds on the TCP [N, Nm]
     gripper_enabled: bool = True  # connect to and command the Franka Hand
@@ -72,7 +74,8 @@ class FrankyRobotConfig:
     gripper_force: float = 20.0  # grasp force when closing [N]
     gripper_min_change: float = 0.005  # only send a gripper command when the width request moves by more [m]
     min_target_change_m: float = 1e-4  # command_pose re-plans only when the target moves by more than this [m] ...
-    min_target_change_rad: float = 1e-3  # ... or turns by more than this [rad] (re-planning a no-op can fail in franky's planner, -111)
+    # ... or turns by more than this [rad] (re-planning a no-op can fail in franky's planner, -111)
+    min_target_change_rad: float = 1e-3
     grasp_on_close: bool = True  # closing uses grasp (applies force on an object) instead of move
     recovery_attempts: int = 3  # recover(): attempts before giving up
     recovery_delay_s: float = 0.5  # recover(): wait between attempts [s]

@@ -62,8 +62,13 @@ import numpy as np
 from robot_envs import transforms as tf
 from robot_envs.clock import Clock
 from robot_envs.robot import Robot, RobotError, RobotState
-from robot_envs.sim.control import (FR3_TORQUE_LIMITS, CartesianTrajectory, MotionLimits, OperationalSpaceController,
-                                    OscGains)
+from robot_envs.sim.control import (
+    FR3_TORQUE_LIMITS,
+    CartesianTrajectory,
+    MotionLimits,
+    OperationalSpaceController,
+    OscGains,
+)
 from robot_envs.sim.world import ROBOT_PREFIX, SimWorld, SimWorldError
 
 logger = logging.getLogger(__name__)

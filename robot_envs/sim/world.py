@@ -77,7 +77,8 @@ class SimCameraConfig:
     name: str = "front"  # camera name (also the MJCF camera name)
     position: tuple[float, float, float] = (1.2, 0.0, 0.7)  # optical centre in the world frame [m]
     target: tuple[float, float, float] | None = (0.5, 0.0, 0.15)  # look-at point [m]; image "up" ~ world +z
-    quaternion: tuple[float, float, float, float] | None = None  # [qx,qy,qz,qw] of the camera frame (looks along -z, y up); overrides target
+    # [qx,qy,qz,qw] of the camera frame (looks along -z, y up); overrides target
+    quaternion: tuple[float, float, float, float] | None = None
     fovy: float = 45.0  # vertical field of view [deg]
     width: int = 84  # image width [px]
     height: int = 84  # image height [px]
@@ -137,10 +138,13 @@ class SimWorldConfig:
     # Off by default: on software GL (llvmpipe, no GPU) an 84x84 frame of the reach scene takes ~19 ms with
     # 256 px shadows and 4x MSAA, ~9 ms with either, ~4.6 ms with neither (2-core machine, idle); the camera
     # node's renders compete with the learner for the CPU. Two views fix an object's 3D position without shadows.
-    shadow_map_size: int = 0  # shadow map resolution [px] (e.g. 256; 4096 costs ~130 ms/frame on software GL); 0 = no shadows
+    # shadow map resolution [px] (e.g. 256; 4096 costs ~130 ms/frame on software GL); 0 = no shadows
+    shadow_map_size: int = 0
     render_samples: int = 0  # multisample anti-aliasing samples of the offscreen buffer (e.g. 4; 0 = off)
     max_catchup_steps: int = 50  # physics steps allowed back-to-back after a stall before the pace resets
-    lockstep_timeout_s: float = 0.2  # while a franky motion runs, each step waits up to this wall time for the client's answer to the last state packet [s]; 0 = off
+    # while a franky motion runs, each step waits up to this wall time for the client's answer to the last state
+    # packet [s]; 0 = off
+    lockstep_timeout_s: float = 0.2
     start_timeout_s: float = 30.0  # max wall time to build and start the simulation [s]
 
     def __post_init__(self) -> None:
@@ -443,7 +447,8 @@ class SimWorld:
         names = self._objects if names is None else list(names)
         ids = {n: self._body_id(n) for n in names}
         with self._locked():
-            return {n: np.concatenate([self._data.xpos[i], tf.wxyz_to_xyzw(self._data.xquat[i])]) for n, i in ids.items()}
+            return {n: np.concatenate([self._data.xpos[i], tf.wxyz_to_xyzw(self._data.xquat[i])])
+                    for n, i in ids.items()}
 
     def set_object_pose(self, name: str, pose) -> None:
         """Place a body: free-joint bodies via qpos (velocity zeroed), joint-less bodies via

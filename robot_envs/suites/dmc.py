@@ -1,7 +1,7 @@
 """DeepMind Control Suite (dm-control) from pixels, with the robot_envs env interface.
 
 Paper settings (MENTOR / DrM / DrQ-v2 on DMC): action repeat 2, 84x84 RGB from camera 0
-(camera 2 for quadruped), frame stack 3 (done by the agent / FrameStack wrapper, not here),
+(camera 2 for quadruped), frame stack 3 (done by the agent: mentor_policy/frames.py, not here),
 episodes of 1000 simulator steps = 500 agent steps. DMC has no notion of success:
 ``info["success"]`` is always False and the benchmark compares episode returns instead.
 
@@ -49,7 +49,8 @@ class DMCConfig:
     image_size: tuple[int, int] = (84, 84)  # (H, W) of the rendered RGB frame in pixels (paper: 84x84)
     camera_id: Optional[int] = None  # MuJoCo camera index; None = paper default (0, or 2 for quadruped)
     seed: int = 0  # seeds the task's random initial states
-    time_limit_s: Optional[float] = None  # episode length in simulated seconds; None = the task's own (usually 1000 steps)
+    # episode length in simulated seconds; None = the task's own (usually 1000 steps)
+    time_limit_s: Optional[float] = None
 
     def __post_init__(self) -> None:
         if not self.domain or not self.task:

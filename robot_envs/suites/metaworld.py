@@ -27,7 +27,8 @@ class MetaWorldConfig:
     action_repeat: int = 2  # simulator steps per agent step (paper: 2); rewards summed, success OR-ed
     image_size: tuple[int, int] = (84, 84)  # (H, W) of the rendered RGB frame in pixels (paper: 84x84)
     camera_name: str = "corner2"  # MuJoCo camera of the Meta-World scene (paper: corner2)
-    camera_pos: Optional[tuple[float, float, float]] = (0.75, 0.075, 0.7)  # new camera position (m, world); None keeps the scene's
+    # new camera position (m, world); None keeps the scene's
+    camera_pos: Optional[tuple[float, float, float]] = (0.75, 0.075, 0.7)
     episode_length: int = 500  # simulator steps per episode (Meta-World's max_path_length, paper: 500)
     seed: int = 0  # seeds goal sampling and the env's randomness
     flip_vertical: bool = True  # flip frames vertically: Meta-World 3.1 renders the corner cameras upside down

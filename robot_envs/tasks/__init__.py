@@ -5,15 +5,30 @@ and its single-shape variants ``peg_insertion_square|round|rect``. Real tasks (h
 ``peg_insertion_real``, ``golf_real``, ``cable_routing_real``, ``human_labelled``.
 """
 from robot_envs.tasks.base import (
-    RewardContext, SimTask, Task, TaskConfig, TaskConfigError, config_to_dict, get_task, list_tasks,
-    check_reward_design, register_task, task_config,
+    RewardContext,
+    SimTask,
+    Task,
+    TaskConfig,
+    TaskConfigError,
+    check_reward_design,
+    config_to_dict,
+    get_task,
+    list_tasks,
+    register_task,
+    task_config,
 )
 from robot_envs.tasks.peg_insertion import SHAPES, PegInsertionConfig, PegInsertionTask
 from robot_envs.tasks.push import PushConfig, PushTask
 from robot_envs.tasks.reach import ReachConfig, ReachTask
 from robot_envs.tasks.real import (
-    CableRoutingRealConfig, CableRoutingRealTask, GolfRealConfig, GolfRealTask, HumanLabelledTask,
-    PegInsertionRealConfig, PegInsertionRealTask, RealTaskConfig,
+    CableRoutingRealConfig,
+    CableRoutingRealTask,
+    GolfRealConfig,
+    GolfRealTask,
+    HumanLabelledTask,
+    PegInsertionRealConfig,
+    PegInsertionRealTask,
+    RealTaskConfig,
 )
 
 
@@ -37,8 +52,8 @@ _register_builtin()
 
 __all__ = [
     "RewardContext", "Task", "SimTask", "TaskConfig", "TaskConfigError", "get_task", "list_tasks",
-    "check_reward_design", "register_task", "task_config", "config_to_dict", "ReachConfig", "ReachTask", "PushConfig", "PushTask",
-    "PegInsertionConfig", "PegInsertionTask", "SHAPES", "RealTaskConfig", "PegInsertionRealConfig",
-    "PegInsertionRealTask", "GolfRealConfig", "GolfRealTask", "CableRoutingRealConfig",
+    "check_reward_design", "register_task", "task_config", "config_to_dict", "ReachConfig", "ReachTask",
+    "PushConfig", "PushTask", "PegInsertionConfig", "PegInsertionTask", "SHAPES", "RealTaskConfig",
+    "PegInsertionRealConfig", "PegInsertionRealTask", "GolfRealConfig", "GolfRealTask", "CableRoutingRealConfig",
     "CableRoutingRealTask", "HumanLabelledTask",
 ]

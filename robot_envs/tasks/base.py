@@ -11,7 +11,7 @@ Reward design (every task): an episode runs its fixed horizon of ``episode_lengt
 succeeded. Every step pays a shaped reward in [0, 1] that grows toward the goal, plus
 ``success_bonus`` on each step that is in success. Rewards are never negative, so the best return
 comes from reaching success early and staying there; hovering just outside success earns strictly
-less (``tests/unit/test_task_rewards.py`` checks this per task with a scripted oracle). Ending the
+less (``tests/unit/robot_envs/test_task_rewards.py`` checks this per task with a scripted oracle). Ending the
 episode at the first success is allowed only when that is still optimal under the agent's discount
 γ: the success step must outweigh the largest return a non-success stream could still collect,
 ``success_bonus >= max_failure_reward / (1 - γ)`` (:func:`check_reward_design`, run by the learner).
@@ -29,11 +29,12 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
+from mentor_policy.fileio import read_yaml_mapping
+from mentor_policy.specs import EnvSpec
 from robot_envs import transforms as tf
 from robot_envs.actions import ActionSpaceConfig
 from robot_envs.robot import RobotState
 from robot_envs.safety import SafetyConfig
-from mentor_policy.fileio import read_yaml_mapping
 
 # A top-down Franka TCP orientation (gripper pointing at the table): 180 deg about base x.
 DOWN_QUAT = (1.0, 0.0, 0.0, 0.0)
@@ -81,14 +82,16 @@ def config_from_dict(cls: type, data: Mapping[str, Any], prefix: str = "") -> An
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise TaskConfigError(f"unknown key(s) {[prefix + k for k in unknown]} for {cls.__name__}; valid: {sorted(names)}")
+        raise TaskConfigError(f"unknown key(s) {[prefix + k for k in unknown]} for {cls.__name__}; "
+                              f"valid: {sorted(names)}")
     kwargs = {k: _convert(v, hints.get(k), prefix + k) for k, v in data.items()}
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, TaskConfigError):
             raise
-        raise TaskConfigError(f"invalid {cls.__name__} config{' at ' + prefix.rstrip('.') if prefix else ''}: {exc}") from exc
+        raise TaskConfigError(f"invalid {cls.__name__} config{' at ' + prefix.rstrip('.') if prefix else ''}: "
+                              f"{exc}") from exc
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -158,7 +161,8 @@ class TaskConfig:
     terminate_on_success: bool = False  # end the episode at the first success; sound only with a big bonus (module doc)
     success_bonus: float = 1.0  # added to the reward on every success step (>= 0)
     gripper_width: float | None = None  # fixed gripper opening (m) commanded with every target; None = leave it
-    cameras: tuple[str, ...] = ("front",)  # camera names used by the policy, in order (sim names or configured real ones)
+    # camera names used by the policy, in order (sim names or configured real ones)
+    cameras: tuple[str, ...] = ("front",)
     image_size: tuple[int, ...] = (84, 84)  # (H, W) of the policy image in pixels
     action: ActionSpaceConfig = field(default_factory=ActionSpaceConfig)  # which action dims and their scales
     safety: SafetyConfig = field(default_factory=SafetyConfig)  # workspace box and per-step limits
@@ -239,6 +243,14 @@ class Task(ABC):
     def proprio_dim(self) -> int:
         """Length P of :meth:`proprio`: normalised TCP position (3) + normalised gripper width (1)."""
         return 4
+
+    def env_spec(self, n_cameras: int) -> EnvSpec:
+        """The policy's observation/action spec for this task seen by ``n_cameras`` cameras: one time
+        step is (3 * n_cameras, H, W) uint8 at the task's ``image_size``, its proprio and action dims."""
+        if n_cameras < 1:
+            raise ValueError(f"a policy needs at least one camera, got {n_cameras}")
+        return EnvSpec(frame_channels=3 * int(n_cameras), image_size=tuple(self.cfg.image_size),
+                       proprio_dim=int(self.proprio_dim), action_dim=int(self.cfg.action.action_dim))
 
     @property
     def max_failure_reward(self) -> float:

@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 
 from robot_envs.tasks.base import (
-    DOWN_QUAT, RewardContext, SimTask, TaskConfig, _positive, _vec, point_from_frame, point_in_frame,
+    DOWN_QUAT,
+    RewardContext,
+    SimTask,
+    TaskConfig,
+    _positive,
+    _vec,
+    point_from_frame,
+    point_in_frame,
 )
 
 SHAPES = ("square", "round", "rect")  # order of the task ids / one-hot

@@ -93,7 +93,8 @@ class GolfRealConfig(RealTaskConfig):
     """Putt a coloured ball into a hole region seen by a calibrated camera."""
 
     detect_camera: str = "front"  # camera whose full-resolution image is searched for the ball
-    ball: BallDetectorConfig = field(default_factory=BallDetectorConfig)  # HSV threshold of the ball (orange by default)
+    # HSV threshold of the ball (orange by default)
+    ball: BallDetectorConfig = field(default_factory=BallDetectorConfig)
     hole_center_px: tuple[float, ...] | None = (320.0, 240.0)  # hole centre (u, v) in that image [px]
     hole_radius_px: float = 25.0  # hole radius in the image [px]
     image_to_table: tuple[tuple[float, ...], ...] | None = None  # optional (3, 3) image->table homography

@@ -19,15 +19,20 @@ import pytest  # noqa: E402
 
 pytest.importorskip("mujoco")
 
+from calibration.board import Board  # noqa: E402
 from calibration.cli import main, save_samples  # noqa: E402
-from calibration.geometry import (exp_so3, invert, make_transform, matrix_to_pose, pose_to_matrix,  # noqa: E402
-                                  transform_error)
+from calibration.geometry import exp_so3, invert, make_transform, matrix_to_pose, pose_to_matrix, transform_error  # noqa: E402
 from calibration.handeye import HandEyeCollector, HandEyeConfig  # noqa: E402
 from calibration.intrinsics import CameraIntrinsics  # noqa: E402
 from calibration.io import load_handeye, load_intrinsics, save_intrinsics  # noqa: E402
-from calibration.board import Board  # noqa: E402
-from calibration.render import (BoardScene, BoardSceneConfig, look_at, render_eye_in_hand,  # noqa: E402
-                                render_eye_to_hand, render_intrinsic_views)
+from calibration.render import (  # noqa: E402
+    BoardScene,
+    BoardSceneConfig,
+    look_at,
+    render_eye_in_hand,
+    render_eye_to_hand,
+    render_intrinsic_views,
+)
 from robot_envs.robot import RobotState  # noqa: E402
 
 pytestmark = pytest.mark.sim

@@ -17,7 +17,8 @@ SCENE = """
     <light name="key" pos="0 0 2" dir="0 0 -1" diffuse="0.8 0.8 0.8"/>
     <geom type="plane" size="1 1 0.01" rgba="0.45 0.5 0.6 1"/>
     <geom name="goal" type="cylinder" pos="0.1 0 0.001" size="0.08 0.001" rgba="0.1 0.8 0.2 1"/>
-    <body name="cube" pos="0 0 0.02"><freejoint/><geom type="box" size="0.025 0.025 0.025" rgba="0.9 0.15 0.1 1"/></body>
+    <body name="cube" pos="0 0 0.02"><freejoint/>
+      <geom type="box" size="0.025 0.025 0.025" rgba="0.9 0.15 0.1 1"/></body>
     <camera name="cam" pos="0.1 -0.55 0.45" xyaxes="1 0 0 0 0.63 0.77" fovy="50"/>
   </worldbody>
 </mujoco>

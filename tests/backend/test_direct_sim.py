@@ -33,8 +33,7 @@ from robot_envs.env import EnvConfig, SimBackendConfig, make  # noqa: E402
 from robot_envs.robot import RobotError  # noqa: E402
 from robot_envs.safety import NonFiniteActionError  # noqa: E402
 from robot_envs.sim import SimWorldConfig  # noqa: E402
-from robot_envs.sim.direct import (DirectSimWorld, MujocoBackendConfig, MujocoRobot,  # noqa: E402
-                                   MujocoRobotConfig, SteppedClock)
+from robot_envs.sim.direct import DirectSimWorld, MujocoBackendConfig, MujocoRobot, MujocoRobotConfig, SteppedClock  # noqa: E402
 from robot_envs.sim.world import SimWorldError  # noqa: E402
 
 pytestmark = pytest.mark.sim

@@ -43,7 +43,8 @@ def may_use_fifo() -> bool:
     """This process (and the nodes it starts) may run threads at SCHED_FIFO: root or an rtprio limit."""
     import resource
 
-    return hasattr(os, "sched_setscheduler") and (os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] > 0)
+    return hasattr(os, "sched_setscheduler") and (
+        os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] > 0)
 
 
 def fifo_threads(pid: int) -> tuple[int, int]:

@@ -23,12 +23,23 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 pytest.importorskip("franky_sim")
+from _graph_util import (  # noqa: E402
+    BOX_MAX,
+    BOX_MIN,
+    LEARNER_PARAMS,
+    episode_phase,
+    episode_state,
+    episodes_csv_rows,
+    ledger_acked,
+    start_graph,
+    stored_rows,
+    tails,
+    wait_for,
+)
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Float32MultiArray, Int64, String, UInt8MultiArray  # noqa: E402
 
-from _graph_util import (BOX_MAX, BOX_MIN, LEARNER_PARAMS, episode_phase, episode_state,  # noqa: E402
-                         episodes_csv_rows, ledger_acked, start_graph, stored_rows, tails, wait_for)
 from mentor import qos, wire  # noqa: E402
 from mentor.transport import Outbox  # noqa: E402
 
@@ -83,7 +94,8 @@ def trained(tmp_path_factory):
     try:
         # -- phase 1: the loop closes --------------------------------------------------------------
         wait_for(graph, "two finished episodes", lambda: episodes_csv_rows(run) >= 2, 300)
-        wait_for(graph, "new weights in the policy", lambda: "acting with weights version" in graph.read_log("policy"), 120)
+        wait_for(graph, "new weights in the policy",
+                 lambda: "acting with weights version" in graph.read_log("policy"), 120)
         wait_for(graph, "a perturbation", lambda: "perturbation at update" in graph.read_log("learner"), 120)
         wait_for(graph, "a checkpoint", lambda: (learner_dir / "checkpoints" / "latest.pt").exists(), 60)
         facts["images"] = probe.images
@@ -134,7 +146,8 @@ def trained(tmp_path_factory):
         graph.kill("policy")
         time.sleep(1.0)
         graph.start("policy")
-        wait_for(graph, "two more episodes after the restarts", lambda: episodes_csv_rows(run) >= episodes_before + 2, 240)
+        wait_for(graph, "two more episodes after the restarts",
+                 lambda: episodes_csv_rows(run) >= episodes_before + 2, 240)
 
         # -- phase 3b: kill -9 the robot node mid-episode, then the episode node mid-episode -------------
         # robot: nothing commands the arm meanwhile (it holds); the policy skips ticks on the stale state,
@@ -148,7 +161,8 @@ def trained(tmp_path_factory):
         graph.start("robot")
         wait_for(graph, "the robot node back", lambda: graph.read_log("robot").count("robot node up") >= 2, 120)
         episodes_before = episodes_csv_rows(run)
-        wait_for(graph, "two episodes after the robot restart", lambda: episodes_csv_rows(run) >= episodes_before + 2, 240)
+        wait_for(graph, "two episodes after the robot restart",
+                 lambda: episodes_csv_rows(run) >= episodes_before + 2, 240)
         facts["poses_after_robot_restart"] = np.array(probe.poses[n_poses:])
         # episode: the interrupted episode is truncated and never continued; the count goes on from disk
         wait_for(graph, "a running episode", lambda: episode_phase(run) == "RUNNING", 120)
@@ -227,7 +241,8 @@ def test_episodes_end_and_reset(trained):
     # training records every video_every-th episode (default 10): episode 0's video is complete
     import cv2
     video = run / "videos" / "episode_00000.mp4"
-    assert video.exists(), sorted(p.name for p in (run / "videos").glob("*")) if (run / "videos").exists() else "no videos/"
+    assert video.exists(), (sorted(p.name for p in (run / "videos").glob("*"))
+                            if (run / "videos").exists() else "no videos/")
     capture = cv2.VideoCapture(str(video))
     ok, frame = capture.read()
     capture.release()
@@ -302,9 +317,10 @@ def test_malformed_inputs_are_logged_and_the_arm_stays_in_the_box(trained):
 def test_deploy_evaluates_the_checkpoint(trained, tmp_path):
     """Deploy with ticks phase-locked to the camera (the control thread), at SCHED_FIFO where permitted."""
     run, _facts = trained
+    from _graph_util import AGENT_OVERRIDES, fifo_threads, may_use_fifo, write_run_config
+
     from mentor.graph import GraphArgs, build_graph
     from mentor.runner import GraphProcesses, node_env
-    from _graph_util import AGENT_OVERRIDES, fifo_threads, may_use_fifo, write_run_config
     rt = 10 if may_use_fifo() else 0
     task_yaml, params = write_run_config(tmp_path, episode_length=8,
                                          policy={"tick_source": "camera", "realtime_priority": rt},
@@ -350,21 +366,21 @@ def _maps_libtorch(pid: int) -> bool:
 def test_deploy_with_onnx_runtime_never_loads_torch(trained, tmp_path):
     """The robot-PC path: export the trained policy to ONNX, deploy it; the policy process has no torch."""
     run, _facts = trained
+    import yaml
+    from _graph_util import AGENT_OVERRIDES, write_run_config
+
     from mentor.graph import GraphArgs, build_graph
-    from mentor.policy_io import build_spec
     from mentor.runner import GraphProcesses, node_env
     from mentor_policy.checkpoint import load_checkpoint
     from mentor_policy.config import load_agent_config
     from mentor_policy.export import export_onnx
     from mentor_policy.policy import ActorPolicy
     from robot_envs.tasks import get_task
-    from _graph_util import AGENT_OVERRIDES, write_run_config
-    import yaml
 
     task_yaml, params = write_run_config(tmp_path, episode_length=8, policy={"tick_source": "timer"})
     agent_cfg = load_agent_config("tiny", yaml.safe_load(AGENT_OVERRIDES))
     task = get_task("reach", str(task_yaml))
-    spec = build_spec(task, n_cameras=len(task.cfg.cameras))
+    spec = task.env_spec(len(task.cfg.cameras))
     policy = ActorPolicy(spec, agent_cfg, device="cpu")
     policy.load_policy_state(load_checkpoint(run / "learner" / "checkpoints" / "latest.pt")["policy"])
     onnx_path = export_onnx(policy, tmp_path / "policy.onnx")

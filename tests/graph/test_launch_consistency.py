@@ -55,7 +55,8 @@ def test_launch_files_exist_and_use_only_launch_apis():
         roots |= {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         assert roots <= {"launch", "launch_ros", "mentor", "yaml"}, f"{f.name} imports {roots}"
         assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in tree.body)
-        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "launch_description"]
+        calls = [n for n in ast.walk(tree)
+                 if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "launch_description"]
         assert calls and calls[0].args[0].value in graph.MODES, f"{f.name} must build a mentor graph"
     # the shared body creates only mentor nodes
     body = ast.parse((PKG / "mentor" / "launch_support.py").read_text())
@@ -104,10 +105,10 @@ def test_launch_arguments_cover_the_required_ones_and_feed_graph_args():
 def test_every_executable_is_installed_and_importable():
     scripts = _console_scripts()
     assert set(graph.EXECUTABLES) <= set(scripts)
-    for exe, module in graph.EXECUTABLES.items():
-        mod = importlib.import_module(f"mentor.{module}")
-        assert callable(mod.main), f"mentor.{module} has no main()"
-        assert scripts[exe] == f"mentor.{module}:main"
+    for exe in graph.EXECUTABLES:
+        mod = importlib.import_module(f"mentor.{exe}")
+        assert callable(mod.main), f"mentor.{exe} has no main()"
+        assert scripts[exe] == f"mentor.{exe}:main"
 
 
 def test_setup_installs_launch_and_config_dirs():
@@ -122,8 +123,9 @@ def test_setup_installs_launch_and_config_dirs():
 
 @pytest.mark.parametrize("mode,use_sim", [("train", True), ("train", False), ("deploy", True), ("deploy", False)])
 def test_graph_parameters_match_node_configs_and_config_files(tmp_path, mode, use_sim):
-    args = graph.GraphArgs(mode=mode, use_sim=use_sim, run_dir=str(tmp_path), robot_ip="auto" if use_sim else "10.0.0.2",
-                           checkpoint="x.pt" if mode == "deploy" else "", camera_names=["front", "wrist"])
+    args = graph.GraphArgs(mode=mode, use_sim=use_sim, run_dir=str(tmp_path),
+                           robot_ip="auto" if use_sim else "10.0.0.2", checkpoint="x.pt" if mode == "deploy" else "",
+                           camera_names=["front", "wrist"])
     assert graph.default_config_file(args).is_file()
     nodes = graph.build_graph(args)
     names = {n.executable for n in nodes}

@@ -127,9 +127,9 @@ def test_eval_blocks_write_eval_csv_and_keep_the_best_across_a_restart(tmp_path)
 
 def test_deploy_loads_the_learners_best_and_latest(tmp_path):
     """``mentor-run deploy --checkpoint .../best.pt`` or ``.../latest.pt``: both build the trained networks."""
-    from mentor_policy.config import load_agent_config
     from mentor.common import load_task
-    from mentor.policy_io import build_spec, load_deploy_policy
+    from mentor.policy_io import load_deploy_policy
+    from mentor_policy.config import load_agent_config
     robot = Robot()
     node = _start(tmp_path)
     try:
@@ -138,13 +138,13 @@ def test_deploy_loads_the_learners_best_and_latest(tmp_path):
         _wait_rows(tmp_path / "learner" / "eval.csv", 2, node)
     finally:
         _stop(node)
-    spec = build_spec(load_task("reach", ""), 1)
+    spec = load_task("reach", "").env_spec(1)
     ckpts = tmp_path / "learner" / "checkpoints"
     for name in ("best.pt", "latest.pt"):
         warnings: list[str] = []
         policy = load_deploy_policy("", str(ckpts / name), spec, load_agent_config("tiny"), device="cpu",
                                     log=warnings.append, task="reach", cameras=["front"])
-        assert policy.agent_cfg.hidden_dim == 16 and policy.agent_cfg.frame_stack == 2
+        assert policy.cfg.hidden_dim == 16 and policy.cfg.frame_stack == 2 and policy.in_channels == 6
         action = policy.act(np.zeros((6, 84, 84), np.uint8), np.zeros(4, np.float32))
         assert action.shape == (3,) and any("hidden_dim" in w for w in warnings)
 
@@ -162,7 +162,8 @@ def test_a_foreign_or_garbled_checkpoint_stops_the_learner_with_a_clear_error_an
     assert set(load_checkpoint(ckpt)) >= {"agent", "updates", "weights_version", "episodes"}
     data = bytearray(ckpt.read_bytes())
     data[len(data) // 2:len(data) // 2 + 32] = bytes(range(32))
-    for content, match in ((bytes(data), "SHA-256"), (None, "is not a learner checkpoint: it holds a bare policy state")):
+    for content, match in ((bytes(data), "SHA-256"),
+                           (None, "is not a learner checkpoint: it holds a bare policy state")):
         if content is None:
             save_checkpoint(ckpt, policy_state)
             content = ckpt.read_bytes()

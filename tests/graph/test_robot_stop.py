@@ -16,11 +16,11 @@ import yaml
 
 pytest.importorskip("franky_sim")
 
+from _graph_util import AGENT_OVERRIDES, tails, wait_for, write_run_config  # noqa: E402
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from std_msgs.msg import Float32MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from _graph_util import AGENT_OVERRIDES, tails, wait_for, write_run_config  # noqa: E402
 from mentor import qos, wire  # noqa: E402
 from mentor.graph import GraphArgs, build_graph  # noqa: E402
 from mentor.runner import GraphProcesses, node_env  # noqa: E402

@@ -10,12 +10,12 @@ from typing import Callable
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from . import wire
-
 from .wire import DONE, ENDED, RESETTING, RUNNING, WAITING_FOR_HUMAN  # noqa: F401  (episode phases, re-exported)
+
 #: joint names of the FR3 arm on robot/joint_states (followed by the gripper finger joint)
 ARM_JOINTS = [f"fr3_joint{i}" for i in range(1, 8)]
 FINGER_JOINT = "fr3_finger_joint1"
@@ -93,23 +93,27 @@ def drop_realtime() -> None:
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
 
-def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
-    """rclpy main: init, build the node, spin a multi-threaded executor, clean shutdown.
+def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
+    """rclpy main: init, build the node, spin it, clean shutdown.
+
+    The executor model of every MENTOR node: one ``SingleThreadedExecutor`` runs all of a node's
+    callbacks one after another, in arrival order, so callbacks need no callback groups; blocking or
+    long work lives on the node's own threads (the policy's control and weight-decoding threads, the
+    learner's trainer, the robot node's guard node for stop and state during a reset move). rclpy's
+    MultiThreadedExecutor is not used: it re-submits queued-but-not-started callbacks on every spin once
+    its pool is saturated (slow franky calls on a loaded CPU), which grew into a CPU-bound spin that
+    starved franky-sim and the control loop (seen on the robot node at load ~20).
 
     On Ctrl-C / SIGINT / external shutdown the node's ``shutdown()`` (if any) runs before the
     node is destroyed (checkpoints, outbox flush). Returns the process exit code; a node may set
-    ``node.exit_code`` and call ``node.request_exit()`` to finish on its own.
+    ``node.exit_code`` and ``node.exit_requested`` to finish on its own.
     """
     rclpy.init(args=sys.argv if args is None else args)
     node = None
     code = 0
     try:
         node = factory()
-        # One thread by default: callbacks run inline and blocking work lives in the nodes' own threads.
-        # rclpy's MultiThreadedExecutor re-submits queued-but-not-started callbacks on every spin once its
-        # pool is saturated (slow franky calls on a loaded CPU), which grew into a CPU-bound spin that
-        # starved franky-sim and the control loop (seen on the robot node at load ~20).
-        executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         while rclpy.ok() and not getattr(node, "exit_requested", False):
             _spin_once(executor)

@@ -21,17 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.node import Node
 from geometry_msgs.msg import PoseStamped, WrenchStamped
+from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 
+from mentor_policy.fileio import atomic_write_bytes, truncate_torn_line
+
 from . import qos, wire
 from .common import DONE, ENDED, RESETTING, RUNNING, WAITING_FOR_HUMAN, StateAssembler, load_task, run_node
 from .params import declare_config
-from mentor_policy.fileio import atomic_write_bytes, truncate_torn_line
 
 CSV_HEADER = "episode_id,steps,return,success,truncated,human_label,wall_time\n"
 
@@ -47,7 +47,8 @@ class EpisodeNodeConfig:
                                                               "tasks: vision / classifier rewards)"})
     reward_hz: float = field(default=20.0, metadata={"help": "reward/success publishing rate while RUNNING [Hz]"})
     max_episodes: int = field(default=0, metadata={"help": "phase DONE after this many episodes (0 = never)"})
-    service_timeout_s: float = field(default=60.0, metadata={"help": "time limit of reset service calls [s]; longer than the robot's reset_timeout_s"})
+    service_timeout_s: float = field(default=60.0, metadata={"help": "time limit of reset service calls [s]; longer "
+                                                                     "than the robot's reset_timeout_s"})
     reset_retries: int = field(default=3, metadata={"help": "reset attempts (with robot/recover between)"})
 
     def __post_init__(self) -> None:
@@ -90,15 +91,14 @@ class EpisodeNode(Node):
                                          qos.SENSOR)
         self.pub_status = self.create_publisher(String, "episode/status", qos.LATCHED)
         self.pub_reward = self.create_publisher(Float32MultiArray, "episode/reward", qos.STATE)
-        group = ReentrantCallbackGroup()
-        self.create_service(Trigger, "episode/end", self._srv_end, callback_group=group)
-        self.create_service(Trigger, "episode/confirm_reset", self._srv_confirm, callback_group=group)
-        self.create_service(SetBool, "episode/label_success", self._srv_label, callback_group=group)
-        self.cli_robot_reset = self.create_client(Trigger, "robot/reset", callback_group=group)
-        self.cli_recover = self.create_client(Trigger, "robot/recover", callback_group=group)
-        self.cli_scene = self.create_client(Trigger, "sim/reset_scene", callback_group=group)
-        self.create_timer(1.0 / self.cfg.reward_hz, self._publish_reward, callback_group=MutuallyExclusiveCallbackGroup())
-        self.create_timer(1.0, self._publish_status, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_service(Trigger, "episode/end", self._srv_end)
+        self.create_service(Trigger, "episode/confirm_reset", self._srv_confirm)
+        self.create_service(SetBool, "episode/label_success", self._srv_label)
+        self.cli_robot_reset = self.create_client(Trigger, "robot/reset")
+        self.cli_recover = self.create_client(Trigger, "robot/recover")
+        self.cli_scene = self.create_client(Trigger, "sim/reset_scene")
+        self.create_timer(1.0 / self.cfg.reward_hz, self._publish_reward)
+        self.create_timer(1.0, self._publish_status)
         self.exit_requested, self.exit_code = False, 0
         self.worker = threading.Thread(target=self._lifecycle, daemon=True)
         self.worker.start()

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Hashable, Mapping
 
+import numpy as np
+
 from mentor_policy.fileio import truncate_torn_line
 
 
@@ -82,12 +84,15 @@ class WeightsHold:
             self.block = None
 
 
-def episode_success(meta: Mapping[str, Any] | None, last_discount: float) -> bool:
-    """An episode's success: the ``success`` of its is_last record's meta (success at any step); records
-    without it (before evaluation existed) count a terminal discount of 0 as success."""
+def episode_success(meta: Mapping[str, Any] | None, last_discount: float, step_success=None) -> bool:
+    """An episode's success, as the policy's episode recorder decided it: the ``success`` of its is_last
+    record's meta (success at any step). An episode without one (truncated by the learner after the
+    policy died) succeeded when one of its records carries a ``success`` flag (``step_success``, row 0
+    excluded: nothing led to the first observation) or it ended in a terminal discount of 0."""
     if meta is not None and "success" in meta:
         return bool(meta["success"])
-    return bool(last_discount == 0.0)
+    flagged = step_success is not None and bool(np.any(np.asarray(step_success, dtype=bool)[1:]))
+    return flagged or bool(last_discount == 0.0)
 
 
 @dataclass

@@ -19,16 +19,9 @@ import yaml
 
 from robot_envs.netaddr import check_sim_address
 
-#: node executable (console script) -> python module implementing it (``python -m mentor.<module>``)
-EXECUTABLES = {
-    "sim_world_node": "sim_world_node",
-    "camera_node": "camera_node",
-    "robot_node": "robot_node",
-    "episode_node": "episode_node",
-    "policy_node": "policy_node",
-    "learner_node": "learner_node",
-    "teleop_node": "teleop_node",
-}
+#: node executables: each is a console script and the module ``mentor.<executable>`` (``python -m``)
+EXECUTABLES = ("sim_world_node", "camera_node", "robot_node", "episode_node", "policy_node", "learner_node",
+               "teleop_node")
 MODES = ("train", "deploy")
 
 
@@ -41,7 +34,8 @@ class GraphArgs:
     task_config: str = ""  # optional YAML file overriding the task's config ("" = task defaults)
     use_sim: bool = True  # True: franky-sim + MuJoCo cameras in sim_world_node; False: real arm + RealSense
     namespace: str = ""  # ROS namespace of this robot's graph ("" = root); also the transition source name
-    robot_ip: str = "auto"  # Franka FCI address (real); sim: loopback address franky-sim serves on ("auto" = a free one)
+    # Franka FCI address (real); sim: loopback address franky-sim serves on ("auto" = a free one)
+    robot_ip: str = "auto"
     camera_names: list[str] = field(default_factory=list)  # camera names, policy channel order ([] = the task's)
     camera_serials: list[str] = field(default_factory=list)  # RealSense serials, same order ("" = the only one)
     run_dir: str = "runs/default"  # output directory (params, learner state, outbox, videos, episodes.csv)
@@ -98,7 +92,7 @@ class NodeSpec:
     """One node of the graph, independent of how it is started."""
 
     name: str  # node name
-    executable: str  # console script / key of EXECUTABLES
+    executable: str  # console script = module name in the mentor package (one of EXECUTABLES)
     namespace: str  # ROS namespace ("" = root)
     parameters: dict = field(default_factory=dict)  # parameter name -> value (merged, final)
     remappings: dict = field(default_factory=dict)  # from -> to topic names
@@ -106,7 +100,9 @@ class NodeSpec:
 
     @property
     def module(self) -> str:
-        return "mentor." + EXECUTABLES[self.executable]
+        if self.executable not in EXECUTABLES:
+            raise ValueError(f"unknown node executable {self.executable!r}; known: {EXECUTABLES}")
+        return "mentor." + self.executable
 
     @property
     def qualified_name(self) -> str:
@@ -178,7 +174,8 @@ def _profile_transport(path: Path) -> tuple[str, bool]:
         return f"Fast DDS profile {path} (unreadable: {exc})", True
     local = lambda el: el.tag.rsplit("}", 1)[-1]  # noqa: E731 - tag without the XML namespace
     types = [(el.text or "").strip().upper() for el in root.iter() if local(el) == "type"]
-    builtin_off = [el for el in root.iter() if local(el) == "useBuiltinTransports" and (el.text or "").strip() == "false"]
+    builtin_off = [el for el in root.iter()
+                   if local(el) == "useBuiltinTransports" and (el.text or "").strip() == "false"]
     shm = "SHM" in types or not builtin_off
     kinds = "/".join(sorted(set(types))) or "none declared"
     return (f"Fast DDS profile {path} (transports {kinds}, built-in {'off' if builtin_off else 'on'})", shm)
@@ -248,10 +245,11 @@ def build_graph(args: GraphArgs) -> list[NodeSpec]:
         **common, "run_dir": str(run), "max_episodes": args.episodes if args.mode == "deploy" else 0,
         "cameras": list(args.camera_names), "use_images": not args.use_sim}))
     policy = {**common, "mode": args.mode, "cameras": list(args.camera_names), "control_hz": float(args.control_hz),
-              "agent_config": args.agent_config, "agent_overrides": args.agent_overrides, "source": args.source, "outbox_dir": str(run / "actor" / "outbox"),
-              "videos_dir": str(run / "videos"), "summary_path": str(run / "deploy_summary.json")}
+              "agent_config": args.agent_config, "agent_overrides": args.agent_overrides, "source": args.source,
+              "outbox_dir": str(run / "actor" / "outbox"), "videos_dir": str(run / "videos"),
+              "summary_path": str(run / "deploy_summary.json")}
     if args.mode == "deploy":
-        policy.update(checkpoint=args.checkpoint, onnx=args.onnx, max_episodes=args.episodes)
+        policy.update(checkpoint=args.checkpoint, onnx=args.onnx)
     else:
         policy.update(eval_every_episodes=args.eval_every_episodes, eval_episodes=args.eval_episodes)
     nodes.append(NodeSpec("policy", "policy_node", ns, policy, primary=args.mode == "deploy"))

@@ -75,12 +75,13 @@ def launch_description(mode: str, arguments: LaunchArgs):
 
     Any node ending ends the launch (:func:`node_exit_handler`), as ``mentor-run`` does.
     """
-    from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument, EmitEvent, LogInfo, OpaqueFunction, RegisterEventHandler
     from launch.event_handlers import OnProcessExit
     from launch.events import Shutdown
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
+
+    from launch import LaunchDescription
 
     def nodes(context):
         values = {name: LaunchConfiguration(name).perform(context) for name, _default, _help in arguments}

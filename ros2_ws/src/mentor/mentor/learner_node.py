@@ -31,17 +31,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import String, UInt8MultiArray
+from torch.utils.tensorboard import SummaryWriter
 
+from mentor_policy.agent import MentorAgent
+from mentor_policy.checkpoint import (
+    CheckpointError,
+    non_finite_entries,
+    read_best,
+    read_latest,
+    run_description,
+    write_best,
+    write_latest,
+)
+from mentor_policy.config import load_agent_config
 from mentor_policy.fileio import atomic_write_text, truncate_torn_line
+from mentor_policy.replay import EpisodeJournal, ReplayBuffer, ReplayError, read_step_header
+from robot_envs.tasks import check_reward_design
 
 from . import qos, wire
 from .common import load_task, run_node, set_torch_threads
 from .evaluation import BlockResult, EpisodeOutcome, EvalBlocks, EvalCsv, VersionCache, beats_best, episode_success
+from .learner_setup import learner_replay_config
 from .params import declare_config, parse_overrides
-from .policy_io import build_spec
 from .transport import IngestLedger
 from .weights import encode_weights
 
@@ -55,14 +68,18 @@ class LearnerNodeConfig:
     agent_config: str = field(default="tiny", metadata={"help": "mentor_policy preset or YAML path"})
     agent_overrides: str = field(default="", metadata={"help": "YAML mapping of AgentConfig overrides"})
     device: str = field(default="auto", metadata={"help": "torch device: auto | cpu | cuda"})
-    torch_threads: int = field(default=1, metadata={"help": "torch CPU threads (0 = torch default); 1 avoids thread contention when nodes share few cores"})
-    learner_dir: str = field(default="runs/default/learner", metadata={"help": "replay, journal, topk, checkpoints, tb"})
+    torch_threads: int = field(default=1, metadata={"help": "torch CPU threads (0 = torch default); 1 avoids thread "
+                                                            "contention when nodes share few cores"})
+    learner_dir: str = field(default="runs/default/learner",
+                             metadata={"help": "replay, journal, topk, checkpoints, tb"})
     transition_topics: list[str] = field(default_factory=lambda: ["transitions"],
                                          metadata={"help": "transition topics (one per robot namespace)"})
-    max_env_steps: int = field(default=0, metadata={"help": "checkpoint and exit after this many env steps (0 = never)"})
+    max_env_steps: int = field(default=0, metadata={"help": "checkpoint and exit after this many env steps "
+                                                            "(0 = never)"})
     utd: float = field(default=1.0, metadata={"help": "updates per env step (update-to-data ratio)"})
     num_seed_frames: int = field(default=-1, metadata={"help": "env steps before updates (-1 = agent config)"})
-    max_updates_per_s: float = field(default=5.0, metadata={"help": "update rate cap (0 = none) to leave CPU to the actor"})
+    max_updates_per_s: float = field(default=5.0, metadata={"help": "update rate cap (0 = none) to leave CPU to "
+                                                                    "the actor"})
     publish_weights_every: int = field(default=20, metadata={"help": "publish weights every N updates"})
     checkpoint_every: int = field(default=200, metadata={"help": "checkpoint every N updates"})
     ack_hz: float = field(default=1.0, metadata={"help": "periodic ack re-publish rate [Hz]"})
@@ -74,7 +91,8 @@ class LearnerNodeConfig:
                                                    "the control-path nodes get the cores first"})
     policy_cache_versions: int = field(default=8, metadata={"help": "published policy states kept in memory for "
                                                                     "checkpoints/best.pt [weights versions]; the "
-                                                                    "versions open evaluation blocks act with are kept too"})
+                                                                    "versions open evaluation blocks act with are "
+                                                                    "kept too"})
 
     def __post_init__(self) -> None:
         if self.utd <= 0 or self.ack_hz <= 0 or self.log_every_s <= 0 or self.max_updates_per_s < 0:
@@ -96,23 +114,17 @@ class LearnerNode(Node):
         if self.cfg.nice:  # Linux: per thread; set before the trainer and torch's threads exist, they inherit it
             os.nice(self.cfg.nice)
         set_torch_threads(self.cfg.torch_threads)
-        from mentor_policy.agent import MentorAgent
-        from mentor_policy.config import load_agent_config
-        from mentor_policy.replay import EpisodeJournal, ReplayBuffer, ReplayConfig
         task = load_task(self.cfg.task, self.cfg.task_config)
         self.acfg = load_agent_config(self.cfg.agent_config, parse_overrides(self.cfg.agent_overrides))
-        from robot_envs.tasks import check_reward_design
         check_reward_design(task, self.acfg.discount)  # refuses a reward for which failing pays more
-        self.spec = build_spec(task, len(self.cfg.cameras))
+        self.spec = task.env_spec(len(self.cfg.cameras))
         root = self.root = Path(self.cfg.learner_dir)
         self.ckpt_path = root / "checkpoints" / "latest.pt"
         self.best_path = root / "checkpoints" / "best.pt"
         self.ckpt_path.parent.mkdir(parents=True, exist_ok=True)
         self.agent = MentorAgent(self.spec, self.acfg, device=self.cfg.device, store_dir=root / "topk")
-        self.replay = ReplayBuffer(root / "replay", ReplayConfig(
-            capacity=self.cfg.replay_capacity, frame_stack=self.acfg.frame_stack, nstep=self.acfg.nstep,
-            discount=self.acfg.discount, batch_size=self.acfg.batch_size,
-            delete_evicted=not self.cfg.keep_evicted_episodes), self.spec)
+        replay_cfg = learner_replay_config(self.acfg, self.cfg.replay_capacity, self.cfg.keep_evicted_episodes)
+        self.replay = ReplayBuffer(root / "replay", replay_cfg, self.spec)  # sampling seeded by the agent's seed
         self.journal = EpisodeJournal(root / "journal")
         self.ledger = IngestLedger(root / "ingest.ledger")
         self.seed_frames = self.acfg.num_seed_frames if self.cfg.num_seed_frames < 0 else self.cfg.num_seed_frames
@@ -129,21 +141,20 @@ class LearnerNode(Node):
         self.eval_csv = EvalCsv(root / "eval.csv")
         self.best_success = self._load_best_score()
         self.last_gap_warn: dict[str, float] = {}
-        from torch.utils.tensorboard import SummaryWriter
         self.tb = SummaryWriter(str(root / "tb"))
         self.pub_weights = self.create_publisher(UInt8MultiArray, "learner/weights", qos.LATCHED)
         self.pub_ack = self.create_publisher(String, "learner/ack", qos.LATCHED)
-        group = MutuallyExclusiveCallbackGroup()
         for topic in self.cfg.transition_topics:
-            self.create_subscription(UInt8MultiArray, topic, self._on_transition, qos.TRANSITIONS, callback_group=group)
-        self.create_timer(1.0 / self.cfg.ack_hz, self._publish_ack, callback_group=group)
+            self.create_subscription(UInt8MultiArray, topic, self._on_transition, qos.TRANSITIONS)
+        self.create_timer(1.0 / self.cfg.ack_hz, self._publish_ack)
         self._publish_weights()
         self.exit_requested, self.exit_code = False, 0
         self.stop = threading.Event()
         self.trainer = threading.Thread(target=self._train_loop, name="trainer", daemon=True)
         self.trainer.start()
         self.get_logger().info(f"learner up: spec {self.spec}, {self.replay.num_transitions} transitions in replay, "
-                               f"env_steps {self.env_steps}, updates {self.updates}, topics {self.cfg.transition_topics}")
+                               f"env_steps {self.env_steps}, updates {self.updates}, "
+                               f"topics {self.cfg.transition_topics}")
 
     @property
     def env_steps(self) -> int:
@@ -154,9 +165,7 @@ class LearnerNode(Node):
     def _restore(self) -> None:
         if not self.ckpt_path.exists():
             return
-        from mentor_policy.checkpoint import load_checkpoint, require_entries
-        ck = require_entries(load_checkpoint(self.ckpt_path), self.ckpt_path,
-                             ("agent", "updates", "weights_version", "episodes"), "a learner checkpoint")
+        ck = read_latest(self.ckpt_path)
         self.agent.load_state_dict(ck["agent"])
         self.updates = int(ck["updates"])
         self.version = max(int(ck["weights_version"]), self.version)
@@ -182,11 +191,10 @@ class LearnerNode(Node):
         """The success rate stored in ``best.pt`` (None without one): a restart never replaces a better one."""
         if not self.best_path.exists():
             return None
-        from mentor_policy.checkpoint import CheckpointError, load_checkpoint
         try:
-            best = load_checkpoint(self.best_path, mmap=True)
+            best = read_best(self.best_path)
             score = float(best["eval_success"])
-        except (CheckpointError, KeyError, TypeError, ValueError) as exc:
+        except (CheckpointError, TypeError, ValueError) as exc:
             self.get_logger().error(f"{self.best_path} is unreadable ({exc}); the next evaluation block replaces it")
             return None
         self.get_logger().info(f"best evaluation so far: success {score:.2f} (weights v{best.get('weights_version')}, "
@@ -208,9 +216,9 @@ class LearnerNode(Node):
 
     # -- ingest ------------------------------------------------------------------------------
     def _on_transition(self, msg: UInt8MultiArray) -> None:
-        from mentor_policy.replay import decode_step_record
         try:
-            record, meta = decode_step_record(wire.msg_to_bytes(msg))
+            payload = wire.msg_to_bytes(msg)
+            scalars, meta = read_step_header(payload)  # checked whole; the arrays are decoded once, at finalise
             source, seq, eid = str(meta["source"]), int(meta["seq"]), int(meta["episode_id"])
             verdict = self.ledger.check(source, seq)
         except Exception as exc:  # noqa: BLE001 - malformed input must not kill the learner
@@ -225,13 +233,13 @@ class LearnerNode(Node):
         key = f"{source}-ep{eid}"
         if source in self.open and self.open[source][0] != eid:
             self._finalise(source, truncated=True, meta=self.open_meta.get(source))
-        self.journal.append(key, record, meta)
+        self.journal.append_encoded(key, payload)  # the bytes the policy sent, verbatim
         self.ledger.commit(source, seq)
         self.open[source] = (eid, key)
         self.open_meta[source] = meta
         if meta.get("eval") and int(meta.get("eval_block", -1)) >= 0:  # keep the state this block acts with
             self.policy_cache.pin(int(meta.get("weights_version", -1)), (source, int(meta["eval_block"])))
-        if record["is_last"]:
+        if scalars["is_last"]:
             self._finalise(source, truncated=False, meta=meta)
         self._publish_ack()
 
@@ -246,7 +254,6 @@ class LearnerNode(Node):
     def _finalise(self, source: str, truncated: bool, meta: dict | None = None) -> None:
         """Episode of ``source`` -> replay; its outcome (from ``meta``, the is_last record's, or the newest
         record's when truncated) is queued for the trainer thread."""
-        from mentor_policy.replay import ReplayError
         eid, key = self.open.pop(source)
         self.open_meta.pop(source, None)
         try:
@@ -269,9 +276,12 @@ class LearnerNode(Node):
             self.get_logger().info(f"episode {key} was already in the replay (a crash came before its journal "
                                    "entry was retired): not added twice")
             return
+        # return and success as the policy's episode recorder counted them (its is_last meta)
+        ret = float((meta or {}).get("episode_return", np.sum(episode["reward"])))
         self.ended.put(EpisodeOutcome.from_meta(
-            meta, source=source, episode_id=eid, ret=float(np.sum(episode["reward"])),
-            success=episode_success(meta, float(episode["discount"][-1])), length=len(episode["reward"]) - 1,
+            meta, source=source, episode_id=eid, ret=ret,
+            success=episode_success(meta, float(episode["discount"][-1]), episode.get("success")),
+            length=len(episode["reward"]) - 1,
             truncated=truncated or bool((meta or {}).get("truncated", False)), env_steps=self.env_steps))
 
     def _publish_ack(self) -> None:
@@ -364,7 +374,8 @@ class LearnerNode(Node):
                   f"at env_steps {block.env_steps} (best so far "
                   f"{'none' if self.best_success is None else f'{self.best_success:.2f}'})", flush=True)
             if not block.valid:
-                self.get_logger().warning(f"evaluation block {block.block} of {block.source} not scored: {block.reason}")
+                self.get_logger().warning(
+                    f"evaluation block {block.block} of {block.source} not scored: {block.reason}")
             elif beats_best(rate, self.best_success):
                 self._save_best(block)
         finally:
@@ -377,22 +388,19 @@ class LearnerNode(Node):
                                       f"longer cached (kept: {self.policy_cache.versions()}): best.pt not updated")
             return
         state, steps = cached
-        from mentor_policy.checkpoint import save_checkpoint
-        save_checkpoint(self.best_path, {
-            "policy": state, "weights_version": block.weights_version, "env_steps": steps,
-            "eval_env_steps": block.env_steps, "eval_success": block.success_rate, "eval_return": block.mean_return,
-            "eval_episodes": len(block.episodes), "eval_block": block.block, "source": block.source,
-            **self._run_description()})
+        write_best(self.best_path, policy=state, weights_version=block.weights_version, env_steps=steps,
+                   eval_success=block.success_rate, run=self._run_description(), eval_env_steps=block.env_steps,
+                   eval_return=block.mean_return, eval_episodes=len(block.episodes), eval_block=block.block,
+                   source=block.source)
         self.best_success = block.success_rate
         print(f"learner: new best evaluation {block.success_rate:.2f} (weights v{block.weights_version}) -> "
               f"{self.best_path}", flush=True)
 
     def _run_description(self) -> dict:
         """What a deploy needs besides the weights: the agent config the networks were built from, task, cameras."""
-        return {"agent_config": self.acfg.to_dict(), "task": self.cfg.task, "cameras": list(self.cfg.cameras)}
+        return run_description(self.acfg.to_dict(), self.cfg.task, list(self.cfg.cameras))
 
     def _publish_weights(self) -> None:
-        from mentor_policy.checkpoint import non_finite_entries
         with self.agent_lock:
             state = self.agent.policy_state()
         bad = non_finite_entries(state)
@@ -407,19 +415,16 @@ class LearnerNode(Node):
         self.tb.add_scalar("learner/weights_version", self.version, self.updates)
 
     def _checkpoint(self) -> None:
-        from mentor_policy.checkpoint import save_checkpoint
         with self.agent_lock:
-            obj = {"agent": self.agent.state_dict(), "policy": self.agent.policy_state(), "env_steps": self.env_steps,
-                   "updates": self.updates, "weights_version": self.version, "episodes": self.episodes,
-                   **self._run_description()}
-            save_checkpoint(self.ckpt_path, obj)
+            write_latest(self.ckpt_path, agent=self.agent.state_dict(), policy=self.agent.policy_state(),
+                         env_steps=self.env_steps, updates=self.updates, weights_version=self.version,
+                         episodes=self.episodes, run=self._run_description())
         self.get_logger().info(f"checkpoint {self.ckpt_path} at update {self.updates}")
 
     def shutdown(self) -> None:
         self.stop.set()
         if self.trainer.is_alive() and threading.current_thread() is not self.trainer:
             self.trainer.join(timeout=60.0)
-        from mentor_policy.checkpoint import CheckpointError
         try:
             self._checkpoint()
         except CheckpointError as exc:  # e.g. diverged weights: the last good latest.pt stays

@@ -1,8 +1,7 @@
 """QoS profiles of the MENTOR graph (one place, so publishers and subscribers always match)."""
 from __future__ import annotations
 
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
-                       qos_profile_sensor_data)
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 #: Camera frames: best effort, newest only (a late frame is worthless to a 10-20 Hz controller).
 SENSOR = qos_profile_sensor_data

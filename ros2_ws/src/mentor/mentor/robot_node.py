@@ -1,9 +1,11 @@
 """robot_node: the Franka arm (franky; real or franky-sim) behind safety checks and a watchdog.
 
 Subscribes ``policy/action`` and ``teleop/action`` (Float32MultiArray, normalised [-1, 1]^A; a fresh
-teleop action takes priority and policy actions are ignored meanwhile). Every command goes through
-``action_to_target`` + ``SafetyLayer.clamp``; NaN/inf/wrong-length actions are rejected with a log
-line and the arm holds. When no action arrives for ``watchdog_timeout_s`` the arm is stopped.
+teleop action takes priority and policy actions are ignored meanwhile). The decisions (priority, the one
+action -> safe command path ``robot_envs.command.safe_command``, hold, watchdog, recovery, reset, stop) are
+``mentor.arm_control.ArmController``'s; this node translates messages and services. NaN/inf/wrong-length
+actions are rejected with a log line and the arm holds. When no action arrives for ``watchdog_timeout_s``
+the arm is stopped.
 Publishes ``robot/current_pose`` (PoseStamped, TCP in ``base_frame``), ``robot/joint_states``,
 ``robot/wrench`` (WrenchStamped, N / Nm), ``robot/status`` (DiagnosticArray); services
 ``robot/reset`` (move to the task's reset pose with random offsets), ``robot/recover``, ``robot/stop``.
@@ -17,30 +19,32 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import WrenchStamped
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-import rclpy
 from std_msgs.msg import Float32MultiArray, String
 from std_srvs.srv import Trigger
 
 from robot_envs.netaddr import check_sim_address
 
 from . import qos, wire
+from .arm_control import ArmControlConfig, ArmController
 from .common import ARM_JOINTS, FINGER_JOINT, RepeatThrottle, load_task, run_node
 from .params import declare_config
 
 
 @dataclass
 class RobotNodeConfig:
-    task: str = field(default="reach", metadata={"help": "task name (robot_envs.tasks): action space, safety box, reset pose"})
+    task: str = field(default="reach", metadata={"help": "task name (robot_envs.tasks): action space, safety box, "
+                                                         "reset pose"})
     task_config: str = field(default="", metadata={"help": "YAML file overriding the task config ('' = defaults)"})
     use_sim: bool = field(default=True, metadata={"help": "franky-sim: robot_ip must be 'auto' or a loopback address"})
     robot_ip: str = field(default="auto", metadata={"help": "Franka FCI address or franky-sim hostname ('auto' = "
                                                      "wait for the sim world's sim/hostname)"})
-    realtime_ignore: bool = field(default=False, metadata={"help": "franky RealtimeConfig.Ignore (sim / non-RT kernel)"})
+    realtime_ignore: bool = field(default=False, metadata={"help": "franky RealtimeConfig.Ignore (sim / non-RT "
+                                                                   "kernel)"})
     watchdog_timeout_s: float = field(default=0.5, metadata={"help": "stop the arm when no action for this long [s]"})
     state_hz: float = field(default=20.0, metadata={"help": "rate of state publishing [Hz]"})
     teleop_timeout_s: float = field(default=0.3, metadata={"help": "a teleop action is fresh for this long [s]"})
@@ -56,7 +60,8 @@ class RobotNodeConfig:
         if self.use_sim and self.robot_ip != "auto":
             check_sim_address(self.robot_ip)
         if not self.use_sim and self.robot_ip == "auto":
-            raise ValueError("robot_ip 'auto' is for use_sim (franky-sim announces its address); give the arm's FCI address")
+            raise ValueError("robot_ip 'auto' is for use_sim (franky-sim announces its address); "
+                             "give the arm's FCI address")
 
 
 class RobotNode(Node):
@@ -64,30 +69,22 @@ class RobotNode(Node):
         super().__init__("robot")
         self.cfg = declare_config(self, RobotNodeConfig)
         self.task = load_task(self.cfg.task, self.cfg.task_config)
-        from robot_envs.safety import SafetyLayer
-        self.safety = SafetyLayer(self.task.cfg.safety)
         self.action_dim = self.task.cfg.action.action_dim
-        self.rng = np.random.default_rng(self.cfg.seed)
         self.robot = self._connect()
-        self.lock = threading.Lock()  # serialises every robot call
-        self.last_action_t = -1.0  # monotonic time of the last accepted action
-        self.last_teleop_t = -1.0
-        self.holding = True  # True: no streaming command active (watchdog idle)
-        self.busy = False  # a blocking move (reset) is running: actions are ignored
-        self.counts = {"commands": 0, "rejected": 0, "clipped": 0, "clamped": 0, "watchdog_stops": 0}
+        self.arm_log = {"warning": RepeatThrottle(self.get_logger().warning, period_s=2.0),
+                        "error": RepeatThrottle(self.get_logger().error, period_s=2.0)}
+        self.arm = ArmController(self.robot, self.task, ArmControlConfig(
+            self.cfg.watchdog_timeout_s, self.cfg.teleop_timeout_s, self.cfg.reset_timeout_s),
+            np.random.default_rng(self.cfg.seed), log=self._log)
         self.rejections = RepeatThrottle(self.get_logger().error, period_s=2.0)
-        self.last_error = ""
-        cmd_group = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(Float32MultiArray, "policy/action", lambda m: self._on_action(m, False), qos.COMMAND,
-                                 callback_group=cmd_group)
-        self.create_subscription(Float32MultiArray, "teleop/action", lambda m: self._on_action(m, True), qos.COMMAND,
-                                 callback_group=cmd_group)
-        srv_group = MutuallyExclusiveCallbackGroup()
-        self.create_service(Trigger, "robot/reset", self._srv_reset, callback_group=srv_group)
-        self.create_service(Trigger, "robot/recover", self._srv_recover, callback_group=srv_group)
-        self.create_timer(0.05, self._watchdog, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_subscription(Float32MultiArray, "policy/action", lambda m: self._on_action(m, False), qos.COMMAND)
+        self.create_subscription(Float32MultiArray, "teleop/action", lambda m: self._on_action(m, True), qos.COMMAND)
+        self.create_service(Trigger, "robot/reset", self._srv_reset)
+        self.create_service(Trigger, "robot/recover", self._srv_recover)
+        self.create_timer(0.05, self.arm.watchdog)
         self._start_guard()
-        self.get_logger().info(f"robot node up: {self.cfg.robot_ip}, task {self.cfg.task}, action_dim {self.action_dim}")
+        self.get_logger().info(f"robot node up: {self.cfg.robot_ip}, task {self.cfg.task}, "
+                               f"action_dim {self.action_dim}")
 
     def _start_guard(self) -> None:
         """``robot/stop`` and the state topics live on a second node (``<name>_guard``) spun by its own
@@ -151,139 +148,51 @@ class RobotNode(Node):
                 time.sleep(1.0)
 
     # -- commands ----------------------------------------------------------------------------
+    def _log(self, level: str, text: str) -> None:
+        """The controller's log lines: warnings and errors once per kind per 2 s (with a count of the rest)."""
+        if level == "info":
+            self.get_logger().info(text)
+        else:
+            self.arm_log[level].log(text)
+
     def _on_action(self, msg: Float32MultiArray, teleop: bool) -> None:
-        now = time.monotonic()
         try:
             action = wire.msg_to_action(msg, self.action_dim)
         except wire.WireError as exc:
-            self.counts["rejected"] += 1  # in robot/status; the log gets one line per kind per 2 s
+            self.arm.reject()  # counted in robot/status; the log gets one line per kind per 2 s
             self.rejections.log(f"rejected {'teleop' if teleop else 'policy'} action: {exc}; holding position "
-                                f"({self.counts['rejected']} rejected so far)")
-            if not self.busy:
-                self._hold()
+                                f"({self.arm.counts['rejected']} rejected so far)")
             return
-        if self.busy:
-            return  # a reset move is running
-        if not teleop and now - self.last_teleop_t < self.cfg.teleop_timeout_s:
-            return  # the operator has the arm
-        if np.any(np.abs(action) > 1.0):
-            self.counts["clipped"] += 1
-            self.get_logger().warning(f"action outside [-1, 1] clipped: {np.round(action, 3).tolist()}",
-                                   throttle_duration_sec=2.0)
-            action = np.clip(action, -1.0, 1.0)
-        if teleop:
-            self.last_teleop_t = now
-        self._command(action, now)
-
-    def _command(self, action: np.ndarray, now: float) -> None:
-        from robot_envs.actions import action_to_target
-        from robot_envs.robot import RobotError
-        with self.lock:
-            try:
-                state = self.robot.read_state()
-                if state.error:
-                    self._recover_locked(state.error)
-                    return
-                target, gripper = action_to_target(state.ee_pose, action, self.task.cfg.action)
-                safe = self.safety.clamp(state.ee_pose, target)
-                gripper = self.safety.clamp_gripper(self.task.cfg.gripper_width if gripper is None else gripper)
-                if not np.allclose(safe, target, atol=1e-9):
-                    self.counts["clamped"] += 1
-                self.robot.command_pose(safe, gripper)
-            except (RobotError, ValueError) as exc:
-                self._recover_locked(str(exc))
-                return
-            self.counts["commands"] += 1
-            self.last_action_t = now
-            self.holding = False
-
-    def _recover_locked(self, reason: str) -> None:
-        """The arm reported an error: log it, try the bounded recovery, hold (caller holds self.lock)."""
-        self.last_error = reason
-        self.counts["errors"] = self.counts.get("errors", 0) + 1
-        self.get_logger().error(f"robot error: {reason}; recovering", throttle_duration_sec=2.0)
-        try:
-            ok = self.robot.recover()
-        except Exception as exc:  # noqa: BLE001 - reported; the next command retries
-            ok = False
-            self.get_logger().error(f"recovery raised: {exc}")
-        if not ok:
-            self.get_logger().error("recovery failed: the arm holds; call robot/recover or check the robot")
-        self.holding = True
-
-    def _hold(self, hard_stop: bool = False) -> None:
-        """Hold the arm: command its current pose (or ``robot.stop()`` when ``hard_stop``)."""
-        from robot_envs.robot import RobotError
-        with self.lock:
-            if self.holding and not hard_stop:
-                return
-            try:
-                if hard_stop:
-                    self.robot.stop()
-                else:
-                    self.robot.command_pose(self.robot.read_state().ee_pose, None)
-            except (RobotError, ValueError) as exc:
-                self._recover_locked(f"hold: {exc}")
-            self.holding = True
-
-    def _watchdog(self) -> None:
-        if self.holding or self.busy or time.monotonic() - self.last_action_t < self.cfg.watchdog_timeout_s:
-            return
-        self.counts["watchdog_stops"] += 1
-        self.get_logger().warning(f"watchdog: no action for {self.cfg.watchdog_timeout_s} s: stopping the arm",
-                               throttle_duration_sec=5.0)
-        self._hold()
+        self.arm.on_action(action, teleop)
 
     # -- services ----------------------------------------------------------------------------
     def _srv_reset(self, _req, resp):
-        self.busy = True
-        try:
-            with self.lock:
-                self.holding = True
-                state = self.robot.read_state()
-                if state.error:
-                    self._recover_locked(state.error)
-            pose = self.task.sample_reset_pose(self.rng)
-            # not under self.lock: state publishing goes on; ``busy`` keeps commands out
-            start = time.monotonic()
-            self.robot.move_to(pose, timeout_s=self.cfg.reset_timeout_s)
-            resp.success, resp.message = True, f"at reset pose {np.round(pose[:3], 3).tolist()}"
+        start = time.monotonic()
+        resp.success, resp.message = self.arm.reset()
+        if resp.success:
             self.get_logger().info(f"reset: {resp.message} after {time.monotonic() - start:.1f} s",
                                    throttle_duration_sec=30.0)
-        except Exception as exc:  # noqa: BLE001 - reported to the caller and logged
-            self.last_error = str(exc)
-            self.get_logger().error(f"reset failed: {exc}")
-            resp.success, resp.message = False, f"reset failed: {exc}"
-        finally:
-            self.busy = False
+        else:
+            self.get_logger().error(resp.message)
         return resp
 
     def _srv_recover(self, _req, resp):
-        with self.lock:
-            try:
-                resp.success = bool(self.robot.recover())
-                resp.message = "recovered" if resp.success else "recovery failed"
-            except Exception as exc:  # noqa: BLE001
-                resp.success, resp.message = False, f"recovery failed: {exc}"
+        resp.success, resp.message = self.arm.recover()
         self.get_logger().info(f"recover: {resp.message}")
         return resp
 
     def _srv_stop(self, _req, resp):
-        """Stop any motion now, a reset move included (it then fails with "stopped"); the arm holds."""
-        preempting = self.busy  # read first: the stopped move ends at once and clears ``busy``
-        self._hold(hard_stop=True)
-        resp.success, resp.message = True, "stopped" + (" (the running reset move was preempted)" if preempting else "")
+        resp.success, resp.message = True, self.arm.stop()
         return resp
 
     # -- state -------------------------------------------------------------------------------
     def _publish_state(self) -> None:
-        with self.lock:
-            try:
-                st = self.robot.read_state()
-            except Exception as exc:  # noqa: BLE001 - published as an error status
-                self.last_error = str(exc)
-                self.get_logger().error(f"read_state failed: {exc}", throttle_duration_sec=5.0)
-                return
+        try:
+            st = self.arm.read_state()
+        except Exception as exc:  # noqa: BLE001 - published as an error status
+            self.arm.last_error = str(exc)
+            self.get_logger().error(f"read_state failed: {exc}", throttle_duration_sec=5.0)
+            return
         stamp = wire.stamp_from_seconds(time.time())
         pose = wire.pose_to_msg(st.ee_pose, 0.0, self.cfg.base_frame)
         pose.header.stamp = stamp
@@ -301,11 +210,11 @@ class RobotNode(Node):
         self._publish_status(st)
 
     def _publish_status(self, st) -> None:
-        err = st.error or self.last_error
+        err = st.error or self.arm.last_error
         status = DiagnosticStatus(name="robot", hardware_id=self.cfg.robot_ip,
                                   level=DiagnosticStatus.ERROR if st.error else DiagnosticStatus.OK,
-                                  message=err or ("holding" if self.holding else "commanding"))
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in self.counts.items()]
+                                  message=err or ("holding" if self.arm.holding else "commanding"))
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in self.arm.counts.items()]
         arr = DiagnosticArray(status=[status])
         arr.header.stamp = wire.stamp_from_seconds(time.time())
         self.pub_status.publish(arr)
@@ -314,9 +223,7 @@ class RobotNode(Node):
         self.guard_executor.shutdown(timeout_sec=2.0)
         self.guard.destroy_node()
         try:
-            with self.lock:
-                self.robot.stop()
-                self.robot.close()
+            self.arm.close()
         except Exception as exc:  # noqa: BLE001 - reported on the way out
             self.get_logger().error(f"robot close failed: {exc}")
 

@@ -234,9 +234,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
     g = GraphArgs(mode=a.mode, task=a.task, task_config=a.task_config, use_sim=a.use_sim, namespace=a.namespace,
                   robot_ip=a.robot_ip, camera_names=[c for c in a.cameras.split(",") if c],
                   camera_serials=[s for s in a.camera_serials.split(",") if s], run_dir=a.run_dir,
-                  agent_config=a.agent_config, agent_overrides=a.agent_overrides, control_hz=a.control_hz, max_env_steps=a.steps,
-                  config_file=a.config_file, checkpoint=a.checkpoint, onnx=a.onnx, episodes=a.episodes,
-                  use_teleop=a.teleop, seed=a.seed, eval_every_episodes=a.eval_every_episodes,
+                  agent_config=a.agent_config, agent_overrides=a.agent_overrides, control_hz=a.control_hz,
+                  max_env_steps=a.steps, config_file=a.config_file, checkpoint=a.checkpoint, onnx=a.onnx,
+                  episodes=a.episodes, use_teleop=a.teleop, seed=a.seed, eval_every_episodes=a.eval_every_episodes,
                   eval_episodes=a.eval_episodes)
     return a, g
 

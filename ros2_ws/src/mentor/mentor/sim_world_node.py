@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
@@ -70,8 +69,8 @@ class SimWorldNode(Node):
         self.create_service(Trigger, "sim/reset_scene", self._srv_reset)
         self.pub_host = self.create_publisher(String, "sim/hostname", qos.LATCHED)
         self.pub_host.publish(String(data=self.world.hostname))
-        self.create_timer(1.0 / self.cfg.camera_hz, self._publish_frames, callback_group=MutuallyExclusiveCallbackGroup())
-        self.create_timer(1.0 / self.cfg.pose_hz, self._publish_objects, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(1.0 / self.cfg.camera_hz, self._publish_frames)
+        self.create_timer(1.0 / self.cfg.pose_hz, self._publish_objects)
         if self.cfg.camera_realtime_priority:
             # the executor (this thread) renders; the physics thread already runs and keeps normal scheduling,
             # the GL worker the first render starts inherits the priority

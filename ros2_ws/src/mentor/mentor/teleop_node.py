@@ -23,6 +23,8 @@ from sensor_msgs.msg import Joy
 from std_msgs.msg import Float32MultiArray
 from std_srvs.srv import SetBool, Trigger
 
+from robot_envs.actions import with_gripper_command
+
 from . import qos, wire
 from .common import load_task, run_node
 from .params import declare_config
@@ -39,7 +41,8 @@ class TeleopNodeConfig:
     keyboard: bool = field(default=True, metadata={"help": "read the keyboard when stdin is a TTY"})
     spacemouse: bool = field(default=True, metadata={"help": "use a SpaceMouse via pyspacemouse if present"})
     deadband: float = field(default=0.1, metadata={"help": "joystick/SpaceMouse inputs below this are zero"})
-    joy_axes: list[int] = field(default_factory=lambda: [1, 0, 4], metadata={"help": "Joy axis per action dim (x, y, z)"})
+    joy_axes: list[int] = field(default_factory=lambda: [1, 0, 4],
+                                metadata={"help": "Joy axis per action dim (x, y, z)"})
     joy_confirm_button: int = field(default=0, metadata={"help": "Joy button: confirm reset"})
     joy_success_button: int = field(default=1, metadata={"help": "Joy button: label success"})
     joy_failure_button: int = field(default=2, metadata={"help": "Joy button: label failure"})
@@ -53,7 +56,8 @@ class TeleopNode(Node):
     def __init__(self) -> None:
         super().__init__("teleop")
         self.cfg = declare_config(self, TeleopNodeConfig)
-        self.action_dim = int(load_task(self.cfg.task, self.cfg.task_config).cfg.action.action_dim)
+        self.action_cfg = load_task(self.cfg.task, self.cfg.task_config).cfg.action  # xyz [, rotation] [, gripper]
+        self.action_dim = int(self.action_cfg.action_dim)
         self.command = np.zeros(self.action_dim, np.float32)
         self.command_until = 0.0  # monotonic time until which ``command`` is published
         self.takeover = False
@@ -80,8 +84,7 @@ class TeleopNode(Node):
     def _publish(self) -> None:
         if self.takeover or time.monotonic() < self.command_until:
             cmd = self.command.copy() if time.monotonic() < self.command_until else np.zeros_like(self.command)
-            if self.action_dim >= 4:
-                cmd[-1] = 1.0 if self.gripper_closed else -1.0
+            cmd = with_gripper_command(cmd, self.gripper_closed, self.action_cfg)  # no-op without a gripper dim
             self.pub.publish(wire.array_to_msg(cmd))
 
     def _call_confirm(self) -> None:

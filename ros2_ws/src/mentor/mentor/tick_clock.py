@@ -15,8 +15,11 @@ clock offset cancels out. Pure Python (no rclpy), unit tested on synthetic frame
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -122,3 +125,117 @@ class TickClock:
 def _wrap(x: float, interval: float) -> float:
     """``x`` modulo ``interval``, in [-interval / 2, interval / 2)."""
     return (x + 0.5 * interval) % interval - 0.5 * interval
+
+
+TICK_SOURCES = ("frame", "camera", "timer")
+
+
+class TickScheduler:
+    """When the policy ticks, for all three tick sources (see :mod:`mentor.policy_node`).
+
+    - ``frame``: :meth:`on_frame` returns True when every camera has a frame newer than the last tick's
+      and a control period has passed on the camera clock (frame stamps; with a camera at k x the
+      control rate every k-th frame set ticks; half a frame interval of slack absorbs stamp jitter).
+      :meth:`fallback_due` covers for stopped cameras (a timer tick after two periods without one).
+    - ``camera`` / ``timer``: :meth:`run` is the control thread: it ticks at :class:`TickClock` times
+      (phase-locked to the first camera, or free-running); in camera mode a tick whose frame is late
+      waits for it up to a quarter period.
+    Thread-safe: frames arrive on the executor thread, ticks run on it (frame) or on the control thread.
+    """
+
+    def __init__(self, source: str, period_s: float, cameras: list[str] | tuple[str, ...],
+                 offset_s: float = -1.0, start: float | None = None) -> None:
+        if source not in TICK_SOURCES:
+            raise ValueError(f"tick_source must be one of {TICK_SOURCES}, got {source!r}")
+        if not cameras:
+            raise ValueError("the tick scheduler needs at least one camera")
+        self.source, self.period, self.cameras = source, float(period_s), tuple(cameras)
+        self.clock = TickClock(TickClockConfig(self.period, lock_to_frames=source == "camera", offset_s=offset_s),
+                               start=time.time() if start is None else start)
+        self.frame_interval = self.period  # frame mode: running estimate of the first camera's frame interval [s]
+        self.frame_arrived = threading.Event()  # camera mode: wakes a tick that waits for its late frame
+        self._lock = threading.Lock()
+        self._stamps: dict[str, float] = {}  # camera -> capture stamp of its newest frame [wall s]
+        self._ticked: dict[str, float] = {}  # camera -> stamp of the frame the last tick could use
+        self._last_tick = -math.inf  # time.monotonic() of the last tick
+
+    @property
+    def threaded(self) -> bool:
+        """True when ticks come from :meth:`run` on a thread of their own (camera and timer sources)."""
+        return self.source != "frame"
+
+    def on_frame(self, camera: str, stamp: float, arrival: float) -> bool:
+        """A frame of ``camera`` captured at ``stamp`` arrived at ``arrival`` (wall s). Frame source: True
+        when a tick is due now (the caller runs it)."""
+        with self._lock:
+            previous = self._stamps.get(camera)
+            self._stamps[camera] = stamp
+            first = camera == self.cameras[0]
+            if self.source == "camera":
+                if first:
+                    self.clock.on_frame(stamp, arrival)
+                self.frame_arrived.set()
+                return False
+            if self.source != "frame":
+                return False
+            if first and previous is not None and 0.0 < stamp - previous < 1.0:
+                self.frame_interval += 0.2 * (min(stamp - previous, self.period) - self.frame_interval)
+            return self._frame_set_due()
+
+    def _frame_set_due(self) -> bool:
+        if len(self._stamps) < len(self.cameras):
+            return False
+        if any(self._stamps[c] <= self._ticked.get(c, -math.inf) for c in self.cameras):
+            return False
+        last = max(self._ticked.values(), default=-math.inf)
+        return min(self._stamps[c] for c in self.cameras) - last >= self.period - 0.5 * self.frame_interval
+
+    def mark_ticked(self) -> None:
+        """A tick starts: the frames that arrived so far are its frames."""
+        with self._lock:
+            self._last_tick = time.monotonic()
+            self._ticked = dict(self._stamps)
+
+    def fallback_due(self) -> bool:
+        """Frame source: no tick for two control periods (the cameras stopped)."""
+        with self._lock:
+            return time.monotonic() - self._last_tick > 2.0 * self.period
+
+    def run(self, tick: Callable[[], None], stop: threading.Event, log: Callable[[str], None]) -> None:
+        """Camera and timer sources: call ``tick`` at the clock's times until ``stop`` is set (``tick`` starts
+        with :meth:`mark_ticked`, as a frame-source tick does)."""
+        warned = locked_logged = False
+        while not stop.is_set():
+            with self._lock:
+                t = self.clock.next_tick(time.time())
+                mismatch, locked = self.clock.rate_mismatch, self.clock.locked
+                interval, offset = self.clock.frame_interval(), self.clock.offset()
+            if mismatch and not warned:
+                warned = True
+                log(f"camera frame interval {interval * 1e3:.1f} ms is no integer fraction of the control "
+                    "period: ticks are not phase-locked")
+            if locked and not locked_logged:
+                locked_logged = True
+                log(f"ticks locked to the camera, {offset * 1e3:.1f} ms after capture")
+            if stop.wait(max(0.0, t - time.time())):
+                break
+            self._await_late_frame(t, stop)
+            tick()  # it calls mark_ticked()
+
+    def _await_late_frame(self, tick: float, stop: threading.Event) -> None:
+        """Camera source: when this tick's frame is late, wait for it up to a quarter period, then act on
+        what there is (a rare late frame costs that tick some jitter instead of a period of latency)."""
+        if self.source != "camera":
+            return
+        deadline = tick + 0.25 * self.period
+        while not stop.is_set():
+            with self._lock:
+                due = self.clock.frame_stamp_due(tick)
+                newest = self._stamps.get(self.cameras[0])
+                if newest is not None and newest > due:
+                    return
+                self.frame_arrived.clear()
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                return
+            self.frame_arrived.wait(remaining)
