@@ -44,7 +44,7 @@ def make_record(rng, t: int, length: int) -> dict:
 
 
 def stored_rows(learner_dir: Path) -> int:
-    from mentor_policy.replay import EpisodeJournal
+    from mentor_policy.journal import EpisodeJournal
     replay = sum(int(np.load(p)["reward"].shape[0]) for p in (learner_dir / "replay").glob("ep_*.npz"))
     journal = EpisodeJournal(learner_dir / "journal")
     rows = replay + sum(len(journal.read(k)) for k in journal.keys())
@@ -96,7 +96,7 @@ def main() -> int:
     executor = rclpy.executors.SingleThreadedExecutor()
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
-    from mentor_policy.replay import encode_step_record
+    from mentor_policy.step_record import encode_step_record
     rng = np.random.default_rng(0)
     graph.start("learner")
     try:

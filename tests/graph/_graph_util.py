@@ -109,7 +109,7 @@ def episodes_csv_rows(run: Path) -> int:
 
 def stored_rows(learner_dir: Path) -> dict[str, int]:
     """Step records durably on the learner's disk: replay episode rows, journal records, discarded rows."""
-    from mentor_policy.replay import EpisodeJournal
+    from mentor_policy.journal import EpisodeJournal
     replay = sum(int(np.load(p)["reward"].shape[0]) for p in sorted((learner_dir / "replay").glob("ep_*.npz")))
     journal = EpisodeJournal(learner_dir / "journal")
     in_journal = sum(len(journal.read(k)) for k in journal.keys())

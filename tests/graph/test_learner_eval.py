@@ -29,7 +29,7 @@ class Robot:
         self.seq = 0
 
     def episode(self, node, eid: int, version: int, success: bool, block: int = -1) -> None:
-        from mentor_policy.replay import encode_step_record
+        from mentor_policy.step_record import encode_step_record
         for t in range(3):
             last = t == 2
             record = {"image": np.zeros((3, 84, 84), np.uint8), "proprio": np.zeros(4, np.float32),

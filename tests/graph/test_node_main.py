@@ -49,3 +49,18 @@ def test_repeat_throttle_logs_each_kind_once_per_period_with_the_held_back_count
     assert throttle.log(storm[5]) and lines[-1].endswith("(99 more like it in the 6.0 s before)")
     with pytest.raises(ValueError):
         RepeatThrottle(lines.append, period_s=0)
+
+
+def test_throttles_of_two_severities_on_one_rclpy_logger_both_log():
+    """The robot node once died on its first watchdog warning: rclpy refuses a second severity at one call site,
+    and the warning and error RepeatThrottles shared the call inside RepeatThrottle.log."""
+    from mentor.common import RepeatThrottle, log_function
+    logger = rclpy.logging.get_logger("throttle_severity_test")
+    with pytest.raises(ValueError, match="severity cannot be changed"):
+        for throttle in (RepeatThrottle(logger.warning), RepeatThrottle(logger.error)):  # the old way: bound methods
+            throttle.log("text")
+    logger = rclpy.logging.get_logger("throttle_severity_test_2")
+    own = [RepeatThrottle(log_function(logger, level)) for level in ("info", "warning", "error")]
+    assert all(throttle.log(f"{i}: text") for i, throttle in enumerate(own))
+    with pytest.raises(ValueError, match="severity"):
+        log_function(logger, "fatal")

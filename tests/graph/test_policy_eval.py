@@ -66,7 +66,7 @@ def _episode(node, eid: int, success_at: int | None = None) -> None:
 
 def _records(node) -> list[tuple[dict, dict]]:
     from mentor.transport import read_records
-    from mentor_policy.replay import decode_step_record
+    from mentor_policy.step_record import decode_step_record
     out = []
     for seg in sorted(Path(node.cfg.outbox_dir).glob("seg_*.bin")):
         out += [decode_step_record(payload) for _seq, payload in read_records(seg)]

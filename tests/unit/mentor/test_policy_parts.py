@@ -12,7 +12,7 @@ from mentor.tick_clock import TickScheduler
 from mentor.transition_sender import TransitionSender
 from mentor.transport import Outbox
 from mentor.weights_inbox import WeightsInbox
-from mentor_policy.replay import decode_step_record
+from mentor_policy.step_record import decode_step_record
 
 
 def _record(t: int) -> dict:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 
 from mentor.transport import IngestLedger, Outbox, TransportError, read_records
@@ -190,3 +191,21 @@ def test_ledger_compaction_keeps_state(tmp_path):
     assert len(path.read_text().splitlines()) < 100  # compacted atomically
     led.close()
     assert IngestLedger(path).acked == {"a": 10_019}
+
+
+def test_outbox_and_journal_write_the_same_frames(tmp_path):
+    from mentor_policy.framed_log import read_frames
+    from mentor_policy.journal import EpisodeJournal
+    from mentor_policy.step_record import encode_step_record
+    payload = encode_step_record({"image": np.zeros((3, 4, 4), np.uint8), "proprio": np.zeros(2, np.float32),
+                                  "action": np.zeros(2, np.float32), "reward": 0.0, "discount": 1.0,
+                                  "is_first": True, "is_last": False, "intervention": False})
+    box = Outbox(tmp_path / "outbox")
+    box.append(0, payload)
+    box.close()
+    j = EpisodeJournal(tmp_path / "journal")
+    j.append_encoded("ep", payload)
+    j.close()
+    (seg,) = (tmp_path / "outbox").glob("seg_*.bin")
+    assert read_frames(seg) == [(0, payload)]
+    assert read_frames(tmp_path / "journal" / "ep.journal", start=8) == [(0, payload)]  # after the file header

@@ -9,19 +9,16 @@ import textwrap
 import numpy as np
 import pytest
 
-from mentor_policy.replay import (
-    EpisodeJournal,
-    JournalConfig,
+from mentor_policy.journal import EpisodeJournal, JournalConfig
+from mentor_policy.replay import ReplayBuffer, ReplayConfig, ReplayError
+from mentor_policy.specs import EnvSpec
+from mentor_policy.step_record import (
     RecordFormatError,
-    ReplayBuffer,
-    ReplayConfig,
-    ReplayError,
     decode_step_record,
     encode_step_record,
     read_step_header,
     records_to_episode,
 )
-from mentor_policy.specs import EnvSpec
 
 SPEC = EnvSpec(frame_channels=3, image_size=(16, 16), proprio_dim=2, action_dim=2)
 
@@ -343,7 +340,7 @@ def test_journal_survives_kill_9(tmp_path):
     script = textwrap.dedent(f"""
         import sys, numpy as np
         sys.path.insert(0, {str(os.getcwd())!r})
-        from mentor_policy.replay import EpisodeJournal, JournalConfig
+        from mentor_policy.journal import EpisodeJournal, JournalConfig
         j = EpisodeJournal({str(d)!r}, JournalConfig(fsync_every=1))
         t = 0
         while True:
@@ -406,3 +403,21 @@ def test_a_header_read_checks_the_whole_record_without_decoding_its_arrays(tmp_p
     assert first in (tmp_path / "journal" / "ep.journal").read_bytes()
     ep = j.finish("ep")
     assert ep["reward"].tolist() == [0.0, 3.0] and ep["success"].tolist() == [False, True]
+
+
+def test_a_journal_of_the_earlier_frame_format_is_read_and_migrated_on_append(tmp_path):
+    import struct
+    import zlib
+    d = tmp_path / "journal"
+    d.mkdir()
+    payloads = [encode_step_record(make_record(t, first=t == 0), {"t": t}) for t in range(3)]
+    v1 = b"MJRNL\x01\n\x00" + b"".join(struct.pack("<II", len(p), zlib.crc32(p)) + p for p in payloads)
+    (d / "ep3.journal").write_bytes(v1 + b"\x05\x00")  # and a torn tail
+    j = EpisodeJournal(d)
+    assert [r["reward"] for r, _m in j.read("ep3")] == [0.0, 1.0, 2.0]
+    j.append("ep3", make_record(3, last=True), {"t": 3})  # migrates the file, then appends in the shared format
+    data = (d / "ep3.journal").read_bytes()
+    assert data.startswith(b"MJRNL\x02\n\x00") and all(p in data for p in payloads)
+    ep = j.finish("ep3")
+    assert ep["reward"].tolist() == [0.0, 1.0, 2.0, 3.0] and ep["discount"][-1] == 0.0
+

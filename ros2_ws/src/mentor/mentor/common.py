@@ -54,6 +54,21 @@ class RepeatThrottle:
         return True
 
 
+def log_function(logger, severity: str) -> Callable[[str], None]:
+    """``text -> logger.<severity>(text)`` with a call site of its own per severity (for RepeatThrottle).
+
+    rclpy remembers the severity of each call site (the caller's file and line) and raises "Logger severity
+    cannot be changed between calls" when one site logs at another: two RepeatThrottles given the bound
+    methods ``logger.warning`` and ``logger.error`` share the call inside :meth:`RepeatThrottle.log`."""
+    if severity == "info":
+        return lambda text: logger.info(text)
+    if severity == "warning":
+        return lambda text: logger.warning(text)
+    if severity == "error":
+        return lambda text: logger.error(text)
+    raise ValueError(f"severity must be info, warning or error, got {severity!r}")
+
+
 def set_torch_threads(threads: int) -> None:
     """Limit torch's intra-op CPU threads of this process (0 keeps torch's default).
 

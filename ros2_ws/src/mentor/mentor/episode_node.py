@@ -7,9 +7,9 @@ Float32MultiArray [reward, success]) -> ENDED (``episode/end`` called by the pol
 time limit or on success) -> RESETTING ... ; DONE after ``max_episodes`` (deploy).
 Rewards come from the task (robot state + sim object poses + human label). A restart of this node
 never continues an interrupted episode: its id is skipped (the old episode is truncated).
-Every finished episode is appended to ``<run_dir>/episodes.csv``, with the step count and return the
-policy node reports on ``episode/summary`` (what the learner stored; this node's own count of
-``policy/action`` messages is the fallback).
+Every finished episode is appended to ``<run_dir>/episodes.csv``, with the step count, return and success
+the policy node's episode recorder reports on ``episode/summary`` (what the learner stored; this node's own
+counts are the fallback).
 """
 from __future__ import annotations
 
@@ -203,14 +203,15 @@ class EpisodeNode(Node):
             self.get_logger().error(f"bad episode/summary ignored: {exc}", throttle_duration_sec=2.0)
             return
         eid = summary["episode_id"]
-        summary = {"steps": summary["steps"], "return": float(summary["return"])}
+        summary = {"steps": summary["steps"], "return": float(summary["return"]), "success": bool(summary["success"])}
         self.summaries = {k: v for k, v in self.summaries.items() if k > eid - 10}
         self.summaries[eid] = summary
         self.summary_event.set()
 
     def _adopt_policy_counts(self, timeout_s: float = 1.0) -> None:
-        """Use the policy's step count and return for the CSV: they are what the learner stored. Own
-        counts (actions seen while RUNNING, rewards at action time) remain when no summary arrives."""
+        """Use the policy's step count, return and success for the CSV: the policy's episode recorder decides
+        them, and they are what the learner stored. Own counts (actions seen while RUNNING, rewards and
+        success at action time) remain when no summary arrives."""
         deadline = time.monotonic() + timeout_s
         while self.episode_id not in self.summaries and time.monotonic() < deadline:
             self.summary_event.clear()
@@ -218,9 +219,9 @@ class EpisodeNode(Node):
         summary = self.summaries.get(self.episode_id)
         if summary is None:
             self.get_logger().warning(f"no episode/summary from the policy for episode {self.episode_id}: "
-                                      "episodes.csv gets this node's own step count and return")
+                                      "episodes.csv gets this node's own step count, return and success")
             return
-        self.step, self.ret = summary["steps"], summary["return"]
+        self.step, self.ret, self.success = summary["steps"], summary["return"], summary["success"]
 
     # -- reward ------------------------------------------------------------------------------
     def _publish_reward(self) -> None:

@@ -47,7 +47,9 @@ from mentor_policy.checkpoint import (
 )
 from mentor_policy.config import load_agent_config
 from mentor_policy.fileio import atomic_write_text, truncate_torn_line
-from mentor_policy.replay import EpisodeJournal, ReplayBuffer, ReplayError, read_step_header
+from mentor_policy.journal import EpisodeJournal
+from mentor_policy.replay import ReplayBuffer, ReplayError
+from mentor_policy.step_record import read_step_header
 from robot_envs.tasks import check_reward_design
 
 from . import qos, wire

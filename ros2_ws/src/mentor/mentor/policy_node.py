@@ -46,6 +46,7 @@ from .common import (
     StateAssembler,
     drop_realtime,
     load_task,
+    log_function,
     run_node,
     set_thread_realtime,
     set_torch_threads,
@@ -77,7 +78,7 @@ class PolicyNode(Node):
         self.video_camera = cfg.video_camera or cfg.cameras[0]
         self.inputs = PolicyInputs(cfg.cameras, self.spec.image_size, cfg.teleop_timeout_s, cfg.frame_timeout_s)
         self.robot_state = StateAssembler()
-        self.bad_input_log = RepeatThrottle(self.get_logger().error, period_s=2.0)  # one line per kind per 2 s
+        self.bad_input_log = RepeatThrottle(log_function(self.get_logger(), "error"), period_s=2.0)  # 1 per kind/2 s
         self.exit_requested, self.exit_code = False, 0
         self.schedule = EvalSchedule(cfg.eval_every_episodes if self.train else 0, cfg.eval_episodes)
         self.weights_hold = WeightsHold(self.schedule)

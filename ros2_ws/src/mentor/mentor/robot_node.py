@@ -31,7 +31,7 @@ from robot_envs.netaddr import check_sim_address
 
 from . import qos, wire
 from .arm_control import ArmControlConfig, ArmController
-from .common import ARM_JOINTS, FINGER_JOINT, RepeatThrottle, load_task, run_node
+from .common import ARM_JOINTS, FINGER_JOINT, RepeatThrottle, load_task, log_function, run_node
 from .params import declare_config
 
 
@@ -71,12 +71,12 @@ class RobotNode(Node):
         self.task = load_task(self.cfg.task, self.cfg.task_config)
         self.action_dim = self.task.cfg.action.action_dim
         self.robot = self._connect()
-        self.arm_log = {"warning": RepeatThrottle(self.get_logger().warning, period_s=2.0),
-                        "error": RepeatThrottle(self.get_logger().error, period_s=2.0)}
+        self.arm_log = {level: RepeatThrottle(log_function(self.get_logger(), level), period_s=2.0)
+                        for level in ("warning", "error")}
         self.arm = ArmController(self.robot, self.task, ArmControlConfig(
             self.cfg.watchdog_timeout_s, self.cfg.teleop_timeout_s, self.cfg.reset_timeout_s),
             np.random.default_rng(self.cfg.seed), log=self._log)
-        self.rejections = RepeatThrottle(self.get_logger().error, period_s=2.0)
+        self.rejections = RepeatThrottle(log_function(self.get_logger(), "error"), period_s=2.0)
         self.create_subscription(Float32MultiArray, "policy/action", lambda m: self._on_action(m, False), qos.COMMAND)
         self.create_subscription(Float32MultiArray, "teleop/action", lambda m: self._on_action(m, True), qos.COMMAND)
         self.create_service(Trigger, "robot/reset", self._srv_reset)

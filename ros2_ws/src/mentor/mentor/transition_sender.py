@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from mentor_policy.replay import decode_step_record, encode_step_record
+from mentor_policy.step_record import decode_step_record, encode_step_record
 
 from .transport import Outbox
 

@@ -11,27 +11,24 @@ Learner side (:class:`IngestLedger`): per source, the highest contiguous seq sto
 (seq <= acked) are dropped, gaps (seq > acked + 1) are refused and reported (the actor resends).
 The ledger is an fsynced append-only log of ``source seq`` lines, compacted atomically.
 
-File record format (little endian): magic ``b"MOB1"``, seq u64, length u32, crc32 u32, payload.
-A torn or corrupt tail (crash mid-write) is detected by length/CRC and ignored with a warning.
+Segment files are :mod:`mentor_policy.framed_log` logs (the frame's tag is the record's seq); a torn or
+corrupt tail (crash mid-write) is detected by length/CRC and ignored with a warning.
 """
 from __future__ import annotations
 
 import logging
 import os
 import re
-import struct
 import threading
 import time
-import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from mentor_policy.fileio import atomic_write_bytes, fsync_dir, truncate_file, truncate_torn_line
+from mentor_policy.fileio import atomic_write_bytes, fsync_dir, truncate_torn_line
+from mentor_policy.framed_log import append_frame, read_frames
 
 LOG = logging.getLogger(__name__)
-_MAGIC = b"MOB1"
-_HEADER = struct.Struct("<4sQII")
 _SEGMENT_RE = re.compile(r"^seg_(\d{12})\.bin$")
 
 
@@ -42,24 +39,7 @@ class TransportError(RuntimeError):
 def read_records(path: Path, repair: bool = False) -> list[tuple[int, bytes]]:
     """All intact (seq, payload) records of one segment file; a torn/corrupt tail is ignored, and with
     ``repair`` cut off the file (so that records appended later follow the last intact one)."""
-    data = Path(path).read_bytes()
-    out, pos = [], 0
-    while pos + _HEADER.size <= len(data):
-        magic, seq, length, crc = _HEADER.unpack_from(data, pos)
-        end = pos + _HEADER.size + length
-        if magic != _MAGIC or end > len(data):
-            break
-        payload = data[pos + _HEADER.size:end]
-        if zlib.crc32(payload) != crc:
-            break
-        out.append((seq, payload))
-        pos = end
-    if pos != len(data):
-        LOG.warning("%s: %s %d bytes of torn/corrupt tail after %d records", path,
-                    "truncating" if repair else "ignoring", len(data) - pos, len(out))
-        if repair:
-            truncate_file(path, pos)
-    return out
+    return read_frames(path, repair=repair)
 
 
 @dataclass
@@ -149,10 +129,7 @@ class Outbox:
             raise TransportError(f"outbox expects seq {self._next_seq}, got {seq}")
         if self._fh is None or self._segments.get(self._current, 0) >= self.segment_records:
             self._open_segment(seq)
-        self._fh.write(_HEADER.pack(_MAGIC, seq, len(payload), zlib.crc32(payload)) + payload)
-        self._fh.flush()
-        if self.fsync:
-            os.fsync(self._fh.fileno())
+        append_frame(self._fh, seq, payload, self.fsync)
         with self._lock:
             self._segments[self._current] += 1
             self._pending[seq] = _Pending(payload, self._current, 0.0)
