@@ -218,3 +218,31 @@ def records_to_episode(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     ep["action"][0] = 0.0
     ep["reward"][0] = 0.0
     return ep
+
+
+# --------------------------------------------------------------------------------------------
+# Making step records and counting an episode: the one rule for the plain loop and the policy node
+# --------------------------------------------------------------------------------------------
+def make_step_record(image: np.ndarray, proprio: np.ndarray, action: np.ndarray, reward: float, *, first: bool,
+                     last: bool, terminal: bool, intervention: bool = False, success: bool = False) -> dict[str, Any]:
+    """The step record of one observation: ``image``/``proprio`` observed after ``action`` (zeros at the
+    first step) earned ``reward`` (0 at the first step: nothing led to it); discount 0 only at a terminal."""
+    return {"image": image, "proprio": proprio, "action": action, "reward": 0.0 if first else float(reward),
+            "discount": 0.0 if terminal else 1.0, "is_first": bool(first), "is_last": bool(last),
+            "intervention": bool(intervention), "success": bool(success) and not first}
+
+
+class EpisodeTally:
+    """An episode's outcome, counted one way everywhere: the return sums the rewards of the step records
+    after the first, the episode succeeds when any of those steps succeeded, steps counts the actions."""
+
+    def __init__(self) -> None:
+        self.steps, self.episode_return, self.success = 0, 0.0, False
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Count one step record (the first record of an episode adds nothing)."""
+        if record["is_first"]:
+            return
+        self.steps += 1
+        self.episode_return += float(record["reward"])
+        self.success = self.success or bool(record.get("success", False))

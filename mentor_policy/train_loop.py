@@ -18,9 +18,11 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
+from mentor_policy.action_repeat import repeat_action
 from mentor_policy.frames import FrameStacker
 from mentor_policy.replay import ReplayBuffer
 from mentor_policy.specs import EnvSpec
+from mentor_policy.step_record import EpisodeTally, make_step_record, records_to_episode
 
 log = logging.getLogger(__name__)
 
@@ -124,51 +126,47 @@ def _check_obs(obs: dict[str, np.ndarray], spec: EnvSpec) -> None:
 
 def _repeat_step(env: Env, action: np.ndarray, repeat: int) -> tuple[dict, float, bool, bool, bool]:
     """Apply ``action`` up to ``repeat`` times; returns (obs, reward sum, terminated, truncated, success)."""
-    total, success = 0.0, False
-    for _ in range(repeat):
+    def once():
         obs, reward, terminated, truncated, info = env.step(action)
-        total += float(reward)
-        success = success or bool(info.get("success", False))
-        if terminated or truncated:
-            break
-    return obs, total, bool(terminated), bool(truncated), success
+        return obs, reward, terminated, truncated, bool(info.get("success", False))
+    return repeat_action(once, repeat)
 
 
 def run_episode(agent: Agent, env: Env, cfg: TrainLoopConfig, step: int, eval_mode: bool,
-                on_step: Any = None) -> tuple[dict[str, list], float, bool, int]:
+                on_step: Any = None) -> tuple[list[dict], float, bool, int]:
     """Play one episode from ``env.reset()``.
 
-    Returns ``(episode_lists, return, success, steps_taken)``; ``episode_lists`` holds the dm_env
-    layout columns as lists (row 0: zero action and reward). ``on_step(step)`` is called after each
-    agent step with the global step (training uses it to run updates). An episode succeeds when
-    ``info["success"]`` was true at any step.
+    Returns ``(step_records, return, success, steps_taken)``: the records are those the policy node makes
+    (:func:`mentor_policy.step_record.make_step_record`; row 0: zero action and reward) and the outcome
+    is counted by :class:`~mentor_policy.step_record.EpisodeTally`, so both loops count an episode alike
+    (success: ``info["success"]`` at any step). ``on_step(step)`` is called after each agent step with the
+    global step (training uses it to run updates).
     """
     obs = env.reset()
     _check_obs(obs, env.spec)
     stacker = FrameStacker(cfg.frame_stack)
     image = stacker.reset(obs["image"])
     a_dim = env.spec.action_dim
-    ep = {"image": [obs["image"]], "proprio": [np.asarray(obs["proprio"], np.float32)],
-          "action": [np.zeros(a_dim, np.float32)], "reward": [0.0], "discount": [1.0]}
-    ret, success, taken = 0.0, False, 0
+    proprio = np.asarray(obs["proprio"], np.float32)
+    records = [make_step_record(obs["image"], proprio, np.zeros(a_dim, np.float32), 0.0, first=True, last=False,
+                                terminal=False)]
+    tally, taken = EpisodeTally(), 0
     while True:
-        action = np.asarray(agent.act(image, np.asarray(obs["proprio"], np.float32), explore=not eval_mode,
-                                      step=step + taken), dtype=np.float32)
+        action = np.asarray(agent.act(image, proprio, explore=not eval_mode, step=step + taken), dtype=np.float32)
         if action.shape != (a_dim,) or not np.all(np.isfinite(action)):
             raise ValueError(f"agent.act returned an invalid action {action!r} (expected finite ({a_dim},))")
         obs, reward, terminated, truncated, ok = _repeat_step(env, action, cfg.action_repeat)
         _check_obs(obs, env.spec)
         image = stacker.push(obs["image"])
+        proprio = np.asarray(obs["proprio"], np.float32)
         taken += 1
-        ret += reward
-        success = success or ok
-        for key, value in (("image", obs["image"]), ("proprio", np.asarray(obs["proprio"], np.float32)),
-                           ("action", action), ("reward", reward), ("discount", 0.0 if terminated else 1.0)):
-            ep[key].append(value)
+        records.append(make_step_record(obs["image"], proprio, action, reward, first=False,
+                                        last=terminated or truncated, terminal=terminated, success=ok))
+        tally.add(records[-1])
         if on_step is not None:
             on_step(step + taken)
         if terminated or truncated:
-            return ep, ret, success, taken
+            return records, tally.episode_return, tally.success, taken
 
 
 def evaluate(agent: Agent, env: Env, cfg: TrainLoopConfig, step: int, num_episodes: int | None = None
@@ -181,16 +179,6 @@ def evaluate(agent: Agent, env: Env, cfg: TrainLoopConfig, step: int, num_episod
         returns.append(ret)
         successes.append(success)
     return float(np.mean(returns)), float(np.mean(successes))
-
-
-def _as_episode(ep: dict[str, list]) -> dict[str, np.ndarray]:
-    return {
-        "image": np.stack(ep["image"]),
-        "proprio": np.stack(ep["proprio"]).astype(np.float32),
-        "action": np.stack(ep["action"]).astype(np.float32),
-        "reward": np.asarray(ep["reward"], np.float32),
-        "discount": np.asarray(ep["discount"], np.float32),
-    }
 
 
 def train(agent: Agent, env: Env, replay: ReplayBuffer, num_steps: int, cfg: TrainLoopConfig | None = None,
@@ -228,7 +216,7 @@ def train(agent: Agent, env: Env, replay: ReplayBuffer, num_steps: int, cfg: Tra
     while res.steps < num_steps:
         ep, ret, success, taken = run_episode(agent, env, cfg, res.steps, eval_mode=False, on_step=on_step)
         res.steps += taken
-        replay.add_episode(_as_episode(ep))
+        replay.add_episode(records_to_episode(ep))
         agent.end_episode(ret, res.steps)
         res.episode_returns.append(ret)
         res.episode_successes.append(success)

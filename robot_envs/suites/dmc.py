@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from mentor_policy.action_repeat import repeat_action
 from mentor_policy.specs import EnvSpec
 from robot_envs.suites import check_action, ensure_headless_gl, frame_to_obs, validate_image_size
 
@@ -136,15 +137,13 @@ class DMCEnv:
             raise RuntimeError("call reset() before step() (and after an episode ended)")
         a = check_action(action, self.spec.action_dim)
         scaled = self._low + (a + 1.0) * 0.5 * (self._high - self._low)
-        reward, ts = 0.0, None
-        for _ in range(self.cfg.action_repeat):
+        def once():
             ts = self._env.step(scaled)
-            reward += float(ts.reward or 0.0)
-            if ts.last():
-                break
+            terminal = bool(ts.last() and ts.discount is not None and float(ts.discount) == 0.0)
+            return ts, float(ts.reward or 0.0), terminal, bool(ts.last() and not terminal), False
+
+        ts, reward, terminated, truncated, _ = repeat_action(once, self.cfg.action_repeat)
         discount = float(ts.discount if ts.discount is not None else 1.0)
-        terminated = bool(ts.last() and discount == 0.0)
-        truncated = bool(ts.last() and not terminated)
         self._needs_reset = terminated or truncated
         return self._render(), reward, terminated, truncated, {"success": False, "discount": discount}
 

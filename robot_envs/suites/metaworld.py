@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from mentor_policy.action_repeat import repeat_action
 from mentor_policy.specs import EnvSpec
 from robot_envs.suites import check_action, ensure_headless_gl, frame_to_obs, validate_image_size
 
@@ -137,13 +138,11 @@ class MetaWorldEnv:
             raise RuntimeError("call reset() before step() (and after an episode ended)")
         a = check_action(action, self.spec.action_dim)
         scaled = self._low + (a + 1.0) * 0.5 * (self._high - self._low)
-        reward, success, terminated, truncated = 0.0, False, False, False
-        for _ in range(self.cfg.action_repeat):
+        def once():
             _, r, terminated, truncated, info = self._env.step(scaled)
-            reward += float(r)
-            success = success or bool(info.get("success", 0.0) >= 1.0)
-            if terminated or truncated:
-                break
+            return None, float(r), bool(terminated), bool(truncated), bool(info.get("success", 0.0) >= 1.0)
+
+        _, reward, terminated, truncated, success = repeat_action(once, self.cfg.action_repeat)
         self._needs_reset = bool(terminated or truncated)
         return self._render(), reward, bool(terminated), bool(truncated), {"success": success}
 

@@ -421,3 +421,16 @@ def test_a_journal_of_the_earlier_frame_format_is_read_and_migrated_on_append(tm
     ep = j.finish("ep3")
     assert ep["reward"].tolist() == [0.0, 1.0, 2.0, 3.0] and ep["discount"][-1] == 0.0
 
+
+
+def test_step_records_and_the_episode_tally_follow_one_rule():
+    from mentor_policy.step_record import EpisodeTally, make_step_record
+    img, prop, act = np.zeros((3, 16, 16), np.uint8), np.zeros(2, np.float32), np.zeros(2, np.float32)
+    first = make_step_record(img, prop, act, 5.0, first=True, last=False, terminal=False, success=True)
+    assert first["reward"] == 0.0 and first["success"] is False and first["is_first"]  # nothing led to it
+    tally = EpisodeTally()
+    for record in (first, make_step_record(img, prop, act, 1.5, first=False, last=False, terminal=False, success=True),
+                   make_step_record(img, prop, act, 2.0, first=False, last=True, terminal=True)):
+        tally.add(record)
+    assert (tally.steps, tally.episode_return, tally.success) == (2, 3.5, True)
+    assert decode_step_record(encode_step_record(first))[0]["discount"] == 1.0

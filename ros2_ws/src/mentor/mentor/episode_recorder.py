@@ -21,6 +21,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from mentor_policy.step_record import EpisodeTally, make_step_record
+
 from .evaluation import EvalSchedule
 from .wire import RUNNING
 
@@ -34,8 +36,7 @@ class EpisodeRecord:
     eval_block: int  # evaluation block of the episode, -1 for a training episode
     action_dim: int  # length of the action vector
     t: int = 0  # steps recorded so far (the next record's index)
-    episode_return: float = 0.0  # sum of rewards of the recorded steps
-    success: bool = False  # success at any step after the first observation
+    tally: EpisodeTally = field(default_factory=EpisodeTally)  # return and success of the recorded steps
     prev_action: np.ndarray = field(default=None)  # the action sent after the last record (A,) float32
     prev_intervention: bool = False  # that action came from teleop
     steps_since_weights: int = 0  # actions since the episode opened or new weights arrived (exploration schedule)
@@ -48,8 +49,8 @@ class EpisodeRecord:
 
     def summary(self, truncated: bool) -> dict:
         """The ``episode/summary`` message (wire.EPISODE_SUMMARY)."""
-        return {"episode_id": self.episode_id, "steps": self.t, "return": self.episode_return,
-                "success": self.success, "truncated": truncated, "eval": self.eval}
+        return {"episode_id": self.episode_id, "steps": self.t, "return": self.tally.episode_return,
+                "success": self.tally.success, "truncated": truncated, "eval": self.eval}
 
 
 class EpisodeRecorder:
@@ -112,15 +113,11 @@ class EpisodeRecorder:
         if ep is None:
             raise RuntimeError("step() without an open episode (follow() returned False)")
         first = ep.t == 0
-        reward = 0.0 if first else float(reward)
-        success = bool(success) and not first
-        terminal = success and self.task.terminate_on_success
+        terminal = bool(success) and not first and self.task.terminate_on_success
         last = terminal or ep.t >= self.task.episode_length
-        ep.episode_return += reward
-        ep.success = ep.success or success
-        record = {"image": image, "proprio": proprio, "action": ep.prev_action, "reward": reward,
-                  "discount": 0.0 if terminal else 1.0, "is_first": first, "is_last": last,
-                  "intervention": ep.prev_intervention, "success": success}
+        record = make_step_record(image, proprio, ep.prev_action, reward, first=first, last=last, terminal=terminal,
+                                  intervention=ep.prev_intervention, success=success)
+        ep.tally.add(record)
         if ep.video is not None:
             ep.video.add(raw)
         if last:
@@ -170,7 +167,8 @@ class EpisodeRecorder:
     def _send(self, record: dict, ep: EpisodeRecord, truncated: bool = False) -> None:
         meta = {"episode_id": ep.episode_id, "t": ep.t, "eval": ep.eval, "eval_block": ep.eval_block}
         if record["is_last"]:
-            meta.update(success=bool(ep.success), truncated=truncated, episode_return=float(ep.episode_return),
+            meta.update(success=bool(ep.tally.success), truncated=truncated,
+                        episode_return=float(ep.tally.episode_return),
                         episode_steps=int(ep.t), eval_episodes=self.schedule.episodes if ep.eval else 0)
         ep.last_sent = record
         self._emit(record, meta)
