@@ -28,13 +28,13 @@ class Robot:
     def __init__(self) -> None:
         self.seq = 0
 
-    def episode(self, node, eid: int, version: int, success: bool, block: int = -1) -> None:
+    def episode(self, node, eid: int, version: int, success: bool, block: int = -1, intervention: bool = False) -> None:
         from mentor_policy.step_record import encode_step_record
         for t in range(3):
             last = t == 2
             record = {"image": np.zeros((3, 84, 84), np.uint8), "proprio": np.zeros(4, np.float32),
                       "action": np.zeros(3, np.float32), "reward": 0.0 if t == 0 else 1.0, "discount": 1.0,
-                      "is_first": t == 0, "is_last": last, "intervention": False}
+                      "is_first": t == 0, "is_last": last, "intervention": intervention and t == 1}
             meta = {"source": "robot", "seq": self.seq, "episode_id": eid, "t": t, "eval": block >= 0,
                     "eval_block": block, "weights_version": version}
             if last:
@@ -43,9 +43,9 @@ class Robot:
             self.seq += 1
 
 
-def _start(tmp: Path):
+def _start(tmp: Path, **extra):
     params = {"task": "reach", "cameras": ["front"], "agent_config": "tiny", "agent_overrides": OVERRIDES,
-              "learner_dir": str(tmp / "learner"), "num_seed_frames": 10**9, "log_every_s": 60.0}
+              "learner_dir": str(tmp / "learner"), "num_seed_frames": 10**9, "log_every_s": 60.0, **extra}
     path = write_params_yaml(NodeSpec("learner", "learner_node", "", params), tmp / "params")
     rclpy.init(args=["--ros-args", "--params-file", str(path)])
     from mentor.learner_node import LearnerNode
@@ -203,3 +203,38 @@ def test_a_crash_between_storing_an_episode_and_retiring_its_journal_entry_store
         assert node.replay.num_transitions == 2 * 2  # 3 records = 2 transitions per episode
     finally:
         _stop(node)
+
+
+def test_interventions_and_demo_stores_fill_the_demo_buffer_and_batches_mix(tmp_path):
+    """Human-in-the-loop data: an intervened episode goes to the replay and the demonstration buffer; a demo
+    store and an earlier run's replay seed the run once (a restart adds nothing); batches draw demo_ratio."""
+    from mentor_policy.replay import ReplayBuffer, ReplayConfig
+    earlier = tmp_path / "earlier"
+    node = _start(earlier)
+    robot = Robot()
+    for eid in range(2):
+        robot.episode(node, eid, version=1, success=False)
+    spec = node.spec
+    _stop(node)
+    store = ReplayBuffer(tmp_path / "demo_store", ReplayConfig(capacity=1000, fsync=False), spec)
+    for i in range(3):  # three recorded demonstrations of 4 transitions
+        store.add_episode({"image": np.zeros((5, 3, 84, 84), np.uint8), "proprio": np.zeros((5, 4), np.float32),
+                           "action": np.zeros((5, 3), np.float32), "reward": np.full(5, float(i), np.float32),
+                           "discount": np.ones(5, np.float32)})
+    seeds = {"demo_dirs": [str(tmp_path / "demo_store")], "seed_replay_from": [str(earlier / "learner" / "replay")],
+             "seed_topk_from": [str(earlier / "learner" / "topk")], "demo_ratio": 0.25}
+    for attempt in range(2):  # the second start must not add the seeds again
+        node = _start(tmp_path, **seeds)
+        try:
+            if attempt == 0:
+                robot = Robot()
+                robot.episode(node, 0, version=1, success=False)
+                robot.episode(node, 1, version=1, success=False, intervention=True)
+            assert node.demos.num_transitions == 3 * 4 + 2  # the store's demos + the intervened episode
+            assert node.replay.num_transitions == 2 * 2 + 2 * 2  # the earlier run's 2 episodes + this run's 2
+            batch = node.mixed.sample(8)
+            assert batch["from_demo"].sum() == 2 and batch["image"].shape[0] == 8
+        finally:
+            _stop(node)
+    marker = (tmp_path / "learner" / "seeded_topk.txt").read_text().strip()
+    assert marker == str((earlier / "learner" / "topk").resolve())

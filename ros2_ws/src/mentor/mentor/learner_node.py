@@ -48,6 +48,7 @@ from mentor_policy.checkpoint import (
 from mentor_policy.config import load_agent_config
 from mentor_policy.fileio import atomic_write_text, truncate_torn_line
 from mentor_policy.journal import EpisodeJournal
+from mentor_policy.mixed_replay import MixedReplay
 from mentor_policy.replay import ReplayBuffer, ReplayError
 from mentor_policy.step_record import read_step_header
 from robot_envs.tasks import check_reward_design
@@ -55,7 +56,7 @@ from robot_envs.tasks import check_reward_design
 from . import qos, wire
 from .common import load_task, run_node, set_torch_threads
 from .evaluation import BlockResult, EpisodeOutcome, EvalBlocks, EvalCsv, VersionCache, beats_best, episode_success
-from .learner_setup import learner_replay_config
+from .learner_setup import learner_replay_config, seed_episodes
 from .params import declare_config, parse_overrides
 from .transport import IngestLedger
 from .weights import encode_weights
@@ -91,6 +92,19 @@ class LearnerNodeConfig:
     log_every_s: float = field(default=5.0, metadata={"help": "progress line period [s]"})
     nice: int = field(default=0, metadata={"help": "niceness added to the learner's threads (0-19): on a shared CPU "
                                                    "the control-path nodes get the cores first"})
+    demo_ratio: float = field(default=0.5, metadata={"help": "share of each batch drawn from the demonstration / "
+                                                            "intervention buffer once it holds data (RLPD: 0.5; "
+                                                            "0 = never; no demos and no interventions = plain "
+                                                            "MENTOR)"})
+    demo_dirs: list[str] = field(default_factory=list, metadata={"help": "demo stores (directories of episode "
+                                                                         "files) loaded into the demonstration "
+                                                                         "buffer at start (once per episode)"})
+    seed_replay_from: list[str] = field(default_factory=list, metadata={"help": "replay directories of earlier "
+                                                                                "runs copied into this run's replay "
+                                                                                "at start (once per episode)"})
+    seed_topk_from: list[str] = field(default_factory=list, metadata={"help": "top-K store directories of earlier "
+                                                                              "runs offered to this run's store "
+                                                                              "(once per directory)"})
     policy_cache_versions: int = field(default=8, metadata={"help": "published policy states kept in memory for "
                                                                     "checkpoints/best.pt [weights versions]; the "
                                                                     "versions open evaluation blocks act with are "
@@ -105,6 +119,8 @@ class LearnerNodeConfig:
             raise ValueError("transition_topics must name at least one topic")
         if not 0 <= self.nice <= 19:
             raise ValueError(f"nice must be in 0..19, got {self.nice}")
+        if not 0.0 <= self.demo_ratio <= 1.0:
+            raise ValueError(f"demo_ratio must be in [0, 1], got {self.demo_ratio}")
         if self.policy_cache_versions < 1:
             raise ValueError(f"policy_cache_versions must be >= 1, got {self.policy_cache_versions}")
 
@@ -127,6 +143,9 @@ class LearnerNode(Node):
         self.agent = MentorAgent(self.spec, self.acfg, device=self.cfg.device, store_dir=root / "topk")
         replay_cfg = learner_replay_config(self.acfg, self.cfg.replay_capacity, self.cfg.keep_evicted_episodes)
         self.replay = ReplayBuffer(root / "replay", replay_cfg, self.spec)  # sampling seeded by the agent's seed
+        self.demos = ReplayBuffer(root / "demos", replay_cfg, self.spec)  # demonstrations and intervened episodes
+        self.mixed = MixedReplay(self.replay, self.demos, self.cfg.demo_ratio)
+        self._seed_from_earlier_runs()
         self.journal = EpisodeJournal(root / "journal")
         self.ledger = IngestLedger(root / "ingest.ledger")
         self.seed_frames = self.acfg.num_seed_frames if self.cfg.num_seed_frames < 0 else self.cfg.num_seed_frames
@@ -173,6 +192,26 @@ class LearnerNode(Node):
         self.version = max(int(ck["weights_version"]), self.version)
         self.get_logger().info(f"resumed from {self.ckpt_path}: updates {self.updates}, weights v{self.version} "
                                f"next, {self.episodes} episodes")
+
+    def _seed_from_earlier_runs(self) -> None:
+        """Demo stores -> the demonstration buffer, earlier replays -> the replay, earlier top-K stores -> the
+        store. Keyed by the source file (or a marker per store), so a restart adds nothing twice."""
+        for kind, dirs, buffer in (("demo", self.cfg.demo_dirs, self.demos), ("seed", self.cfg.seed_replay_from,
+                                                                               self.replay)):
+            for directory in dirs:
+                added = seed_episodes(buffer, directory, self.spec, kind)
+                self.get_logger().info(f"{kind} episodes from {directory}: {added} added "
+                                       f"({buffer.num_transitions} transitions in {buffer.directory.name})")
+        marker = self.root / "seeded_topk.txt"
+        done = set(marker.read_text().split("\n")) if marker.exists() else set()
+        for directory in self.cfg.seed_topk_from:
+            key = str(Path(directory).resolve())
+            if key in done or self.agent.store is None:
+                continue
+            kept = self.agent.store.seed_from(directory)
+            atomic_write_text(marker, "\n".join(sorted(done | {key})) + "\n")
+            done.add(key)
+            self.get_logger().info(f"top-K store seeded from {directory}: {kept} snapshot(s) kept")
 
     @property
     def episodes(self) -> int:
@@ -272,7 +311,8 @@ class LearnerNode(Node):
             return
         with self.replay_lock:
             stored_before = self.replay.has_episode(key)
-            self.replay.add_episode(episode, key=key)  # keyed: idempotent across a crash before the discard
+            # keyed: idempotent across a crash before the discard; intervened episodes go to the demos too
+            self.mixed.add_episode(episode, key=key)
         self.journal.discard(key)
         if stored_before:  # stored and counted before the restart; its outcome was handled then too
             self.get_logger().info(f"episode {key} was already in the replay (a crash came before its journal "
@@ -319,13 +359,13 @@ class LearnerNode(Node):
             raise
 
     def _may_update(self) -> bool:
-        if self.env_steps < max(self.seed_frames, 1) or self.replay.num_transitions < 1:
+        if self.env_steps < max(self.seed_frames, 1) or self.mixed.num_transitions < 1:
             return False
         return self.updates < (self.env_steps - self.seed_frames) * self.cfg.utd
 
     def _update(self) -> None:
         with self.replay_lock:
-            batch = self.replay.sample(self.acfg.batch_size)
+            batch = self.mixed.sample(self.acfg.batch_size)
         with self.agent_lock:
             metrics = self.agent.update(batch, self.env_steps)
         self.updates += 1
