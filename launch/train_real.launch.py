@@ -29,6 +29,10 @@ ARGS = [
     ("eval_every_episodes", "20",
      "a block of deterministic evaluation episodes after every N training episodes (0 = none)"),
     ("eval_episodes", "5", "episodes per evaluation block; the best block's weights go to checkpoints/best.pt"),
+    ("demo_ratio", "0.5", "share of each batch from demonstrations and interventions once there are any (0 = off)"),
+    ("demo_dirs", "[]", "demo stores (directories of episode files) for the demonstration buffer, YAML list"),
+    ("seed_replay_from", "[]", "earlier runs' learner/replay directories copied into this run's replay, YAML list"),
+    ("seed_topk_from", "[]", "earlier runs' learner/topk directories offered to this run's store, YAML list"),
 ]
 
 

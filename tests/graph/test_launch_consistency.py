@@ -231,3 +231,20 @@ def test_dds_transport_is_reported_and_shared_memory_warned_about(tmp_path):
     assert not dds_transport({"FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"})[1]
     assert dds_transport({"FASTDDS_DEFAULT_PROFILES_FILE": str(tmp_path / "missing.xml")})[1]  # unreadable: warned
     assert not dds_transport({"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"})[1]
+
+
+def test_demo_and_seeding_arguments_reach_the_learner(tmp_path):
+    from mentor.launch_support import graph_args_from_strings
+    from mentor.runner import parse_args
+    args = graph_args_from_strings("train", {"use_sim": "true", "robot_ip": "auto", "demo_ratio": "0.25",
+                                             "demo_dirs": "['/data/demos']",
+                                             "seed_topk_from": "['/runs/a/learner/topk']"})
+    learner = next(n for n in graph.build_graph(args) if n.name == "learner").parameters
+    assert (learner["demo_ratio"], learner["demo_dirs"], learner["seed_topk_from"], learner["seed_replay_from"]) == (
+        0.25, ["/data/demos"], ["/runs/a/learner/topk"], [])
+    _, cli = parse_args(["train", "--use-sim", "--run-dir", str(tmp_path), "--demo-dir", "/d1", "--demo-dir",
+                         "/d2", "--seed-replay-from", "/runs/a/learner/replay", "--demo-ratio", "0"])
+    assert cli.demo_dirs == ["/d1", "/d2"] and cli.seed_replay_from == ["/runs/a/learner/replay"]
+    assert cli.demo_ratio == 0
+    with pytest.raises(ValueError, match="demo_ratio"):
+        graph.GraphArgs(use_sim=True, robot_ip="auto", demo_ratio=2.0)

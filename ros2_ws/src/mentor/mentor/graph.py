@@ -52,6 +52,10 @@ class GraphArgs:
     seed: int = 0  # seed for scene randomisation and reset noise
     eval_every_episodes: int = 20  # train: an evaluation block after every N training episodes (0 = none)
     eval_episodes: int = 5  # train: deterministic episodes per evaluation block (best.pt from the best block)
+    demo_ratio: float = 0.5  # train: share of each batch from the demonstration/intervention buffer once it has data
+    demo_dirs: list[str] = field(default_factory=list)  # train: demo stores loaded into the demonstration buffer
+    seed_replay_from: list[str] = field(default_factory=list)  # train: earlier runs' learner/replay dirs to copy in
+    seed_topk_from: list[str] = field(default_factory=list)  # train: earlier runs' learner/topk dirs to offer
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -77,6 +81,8 @@ class GraphArgs:
             check_sim_address(self.robot_ip)  # a sim graph never addresses a real arm
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        if not 0.0 <= self.demo_ratio <= 1.0:
+            raise ValueError(f"demo_ratio must be in [0, 1], got {self.demo_ratio}")
         if self.eval_every_episodes < 0 or self.eval_episodes < 1:
             raise ValueError(f"eval_every_episodes must be >= 0 and eval_episodes >= 1, got "
                              f"{self.eval_every_episodes}, {self.eval_episodes}")
@@ -258,7 +264,9 @@ def build_graph(args: GraphArgs) -> list[NodeSpec]:
             **common, "cameras": list(args.camera_names), "agent_config": args.agent_config,
             "agent_overrides": args.agent_overrides,
             "learner_dir": str(run / "learner"), "max_env_steps": args.max_env_steps,
-            "transition_topics": ["transitions"]}, primary=True))
+            "transition_topics": ["transitions"], "demo_ratio": args.demo_ratio, "demo_dirs": list(args.demo_dirs),
+            "seed_replay_from": list(args.seed_replay_from), "seed_topk_from": list(args.seed_topk_from)},
+            primary=True))
     if args.use_teleop:
         nodes.append(NodeSpec("teleop", "teleop_node", ns, {"task": args.task, "task_config": args.task_config}))
     _merge_config_file(nodes, args)

@@ -226,6 +226,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
                         "(0 = no evaluation)")
     p.add_argument("--eval-episodes", type=int, default=5, help="train: episodes per evaluation block")
     p.add_argument("--teleop", action="store_true", help="start the teleop node")
+    p.add_argument("--demo-ratio", type=float, default=0.5,
+                   help="train: share of each batch from demonstrations and interventions once there are any (0 = off)")
+    p.add_argument("--demo-dir", action="append", default=[], metavar="DIR",
+                   help="train: a demo store (episode files) for the demonstration buffer; repeatable")
+    p.add_argument("--seed-replay-from", action="append", default=[], metavar="DIR",
+                   help="train: an earlier run's learner/replay to copy into this run's replay; repeatable")
+    p.add_argument("--seed-topk-from", action="append", default=[], metavar="DIR",
+                   help="train: an earlier run's learner/topk to offer to this run's top-K store; repeatable")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: inherited)")
     p.add_argument("--network", action="store_true",
@@ -237,7 +245,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
                   agent_config=a.agent_config, agent_overrides=a.agent_overrides, control_hz=a.control_hz,
                   max_env_steps=a.steps, config_file=a.config_file, checkpoint=a.checkpoint, onnx=a.onnx,
                   episodes=a.episodes, use_teleop=a.teleop, seed=a.seed, eval_every_episodes=a.eval_every_episodes,
-                  eval_episodes=a.eval_episodes)
+                  eval_episodes=a.eval_episodes, demo_ratio=a.demo_ratio, demo_dirs=a.demo_dir,
+                  seed_replay_from=a.seed_replay_from, seed_topk_from=a.seed_topk_from)
     return a, g
 
 
