@@ -32,6 +32,7 @@ ARGS = [
     ("demo_ratio", "0.5", "share of each batch from demonstrations and interventions once there are any (0 = off)"),
     ("demo_dirs", "[]", "demo stores (directories of episode files) for the demonstration buffer, YAML list"),
     ("seed_replay_from", "[]", "earlier runs' learner/replay directories copied into this run's replay, YAML list"),
+    ("label_frames_dir", "", "store every camera's frame at each success/failure label here (classifier training)"),
     ("seed_topk_from", "[]", "earlier runs' learner/topk directories offered to this run's store, YAML list"),
 ]
 

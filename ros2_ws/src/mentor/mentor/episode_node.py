@@ -28,6 +28,7 @@ from std_msgs.msg import Float32MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 
 from mentor_policy.fileio import atomic_write_bytes, truncate_torn_line
+from robot_envs.labels import LabelStore
 
 from . import qos, wire
 from .common import DONE, ENDED, RESETTING, RUNNING, WAITING_FOR_HUMAN, StateAssembler, load_task, run_node
@@ -50,6 +51,9 @@ class EpisodeNodeConfig:
     service_timeout_s: float = field(default=60.0, metadata={"help": "time limit of reset service calls [s]; longer "
                                                                      "than the robot's reset_timeout_s"})
     reset_retries: int = field(default=3, metadata={"help": "reset attempts (with robot/recover between)"})
+    label_frames_dir: str = field(default="", metadata={"help": "store the newest frame of every camera with each "
+                                                                "episode/label_success call here, for the success "
+                                                                "classifier (robot_envs.labels; '' = off)"})
 
     def __post_init__(self) -> None:
         if self.reward_hz <= 0 or self.service_timeout_s <= 0:
@@ -85,7 +89,8 @@ class EpisodeNode(Node):
         self.summary_event = threading.Event()
         self.create_subscription(String, "episode/summary", self._on_summary, qos.STATE)
         self.images: dict[str, np.ndarray] = {}  # newest frame per camera, for image-based rewards
-        if self.cfg.use_images:
+        self.label_store = LabelStore(self.cfg.label_frames_dir) if self.cfg.label_frames_dir else None
+        if self.cfg.use_images or self.label_store is not None:
             for cam in self.cfg.cameras:
                 self.create_subscription(Image, f"{cam}/color/image_raw", lambda m, c=cam: self._on_image(c, m),
                                          qos.SENSOR)
@@ -265,6 +270,12 @@ class EpisodeNode(Node):
     def _srv_label(self, req, resp):
         self.label = bool(req.data)
         resp.success, resp.message = True, f"episode {self.episode_id} labelled {'success' if req.data else 'failure'}"
+        if self.label_store is not None:
+            stored = [self.label_store.add(self.label, cam, self.images[cam], self.episode_id, self.step)
+                      for cam in self.cfg.cameras if cam in self.images]
+            resp.message += f"; {len(stored)} frame(s) stored in {self.label_store.directory}"
+            if not stored:
+                resp.success, resp.message = False, resp.message + " (no camera frame has arrived yet)"
         self.get_logger().info(resp.message)
         return resp
 

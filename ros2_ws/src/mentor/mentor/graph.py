@@ -56,6 +56,7 @@ class GraphArgs:
     demo_dirs: list[str] = field(default_factory=list)  # train: demo stores loaded into the demonstration buffer
     seed_replay_from: list[str] = field(default_factory=list)  # train: earlier runs' learner/replay dirs to copy in
     seed_topk_from: list[str] = field(default_factory=list)  # train: earlier runs' learner/topk dirs to offer
+    label_frames_dir: str = ""  # store every camera's frame at each success/failure label here ("" = off)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -249,7 +250,8 @@ def build_graph(args: GraphArgs) -> list[NodeSpec]:
         "seed": args.seed}))
     nodes.append(NodeSpec("episode", "episode_node", ns, {
         **common, "run_dir": str(run), "max_episodes": args.episodes if args.mode == "deploy" else 0,
-        "cameras": list(args.camera_names), "use_images": not args.use_sim}))
+        "cameras": list(args.camera_names), "use_images": not args.use_sim,
+        "label_frames_dir": args.label_frames_dir}))
     policy = {**common, "mode": args.mode, "cameras": list(args.camera_names), "control_hz": float(args.control_hz),
               "agent_config": args.agent_config, "agent_overrides": args.agent_overrides, "source": args.source,
               "outbox_dir": str(run / "actor" / "outbox"), "videos_dir": str(run / "videos"),

@@ -226,6 +226,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
                         "(0 = no evaluation)")
     p.add_argument("--eval-episodes", type=int, default=5, help="train: episodes per evaluation block")
     p.add_argument("--teleop", action="store_true", help="start the teleop node")
+    p.add_argument("--label-frames-dir", default="",
+                   help="store every camera's frame at each success/failure label here, for the success classifier")
     p.add_argument("--demo-ratio", type=float, default=0.5,
                    help="train: share of each batch from demonstrations and interventions once there are any (0 = off)")
     p.add_argument("--demo-dir", action="append", default=[], metavar="DIR",
@@ -246,7 +248,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
                   max_env_steps=a.steps, config_file=a.config_file, checkpoint=a.checkpoint, onnx=a.onnx,
                   episodes=a.episodes, use_teleop=a.teleop, seed=a.seed, eval_every_episodes=a.eval_every_episodes,
                   eval_episodes=a.eval_episodes, demo_ratio=a.demo_ratio, demo_dirs=a.demo_dir,
-                  seed_replay_from=a.seed_replay_from, seed_topk_from=a.seed_topk_from)
+                  seed_replay_from=a.seed_replay_from, seed_topk_from=a.seed_topk_from,
+                  label_frames_dir=a.label_frames_dir)
     return a, g
 
 
