@@ -87,6 +87,8 @@ class LearningBenchmarkConfig:
     device: str = "auto"  # torch device: "auto" = CUDA when present, else CPU
     replay_capacity: int = 100_000  # transitions kept per run
     checkpoint_every: int = 1_000  # agent steps between mid-run checkpoints (0 = none: a killed run restarts)
+    demo_dir: str = ""  # a demo store (robot_envs.experts) loaded into each run's demonstration buffer ("" = none)
+    demo_ratio: float = 0.5  # share of each batch from the demonstrations (with demo_dir; RLPD-style)
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -102,6 +104,10 @@ class LearningBenchmarkConfig:
         for name in ("steps", "eval_every", "eval_episodes", "replay_capacity"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= float(self.demo_ratio) <= 1.0:
+            raise ValueError(f"demo_ratio must be in [0, 1], got {self.demo_ratio}")
+        if self.demo_dir and not Path(self.demo_dir).is_dir():
+            raise ValueError(f"demo_dir {self.demo_dir} is not a directory")
         if int(self.checkpoint_every) < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         if int(self.steps) % int(self.eval_every):
@@ -323,9 +329,16 @@ def run_one(bench: LearningBenchmarkConfig, config: str, seed: int, log: Callabl
         agent = MentorAgent(env.spec, cfg, device=bench.device, store_dir=rdir / "topk")
         if resume is not None:
             agent.load_state_dict(resume["agent"])
-        replay = ReplayBuffer(rdir / "replay", ReplayConfig(
-            capacity=bench.replay_capacity, frame_stack=cfg.frame_stack, nstep=cfg.nstep, discount=cfg.discount,
-            batch_size=cfg.batch_size, seed=part_seed, fsync=False), env.spec)
+        replay_cfg = ReplayConfig(capacity=bench.replay_capacity, frame_stack=cfg.frame_stack, nstep=cfg.nstep,
+                                  discount=cfg.discount, batch_size=cfg.batch_size, seed=part_seed, fsync=False)
+        replay = ReplayBuffer(rdir / "replay", replay_cfg, env.spec)
+        online = replay
+        if bench.demo_dir:  # demonstrations in a buffer of their own, a fixed share of every batch
+            from mentor.learner_setup import seed_episodes
+            from mentor_policy.mixed_replay import MixedReplay
+            demos = ReplayBuffer(rdir / "demos", replay_cfg, env.spec)
+            seed_episodes(demos, bench.demo_dir, env.spec, "demo")
+            replay = MixedReplay(online, demos, bench.demo_ratio)
         loop_cfg = TrainLoopConfig.from_agent_config(
             cfg, eval_every_steps=bench.eval_every, num_eval_episodes=bench.eval_episodes, eval_at_end=True)
         elapsed_before = 0.0 if resume is None else float(resume["elapsed_s"])
@@ -339,7 +352,7 @@ def run_one(bench: LearningBenchmarkConfig, config: str, seed: int, log: Callabl
         def save_resume(progress: TrainResult) -> None:
             save_checkpoint(rdir / RESUME_FILE, {
                 "version": RESUME_VERSION, "part": part, "agent": agent.state_dict(), "progress": progress.to_dict(),
-                "replay_episodes": replay.episodes_added, "eval0": [float(ret0), float(succ0)],
+                "replay_episodes": online.episodes_added, "eval0": [float(ret0), float(succ0)],
                 "elapsed_s": time.perf_counter() - t0, "eval_times": list(timer.times)})
 
         start = None if resume is None else TrainResult.from_dict(resume["progress"])
@@ -367,6 +380,7 @@ def run_one(bench: LearningBenchmarkConfig, config: str, seed: int, log: Callabl
         done["gradient_conflict_mean"] = diag["gradient_conflict"]["mean"]
     atomic_write_text(rdir / "done.json", json.dumps(done, indent=1))
     shutil.rmtree(rdir / "replay", ignore_errors=False)
+    shutil.rmtree(rdir / "demos", ignore_errors=True)
     (rdir / RESUME_FILE).unlink(missing_ok=True)
     log(f"[{config} seed {seed}] {result.steps} steps, {result.num_updates} updates, "
         f"{done['wall_time_s']:.0f} s in {part + 1} part(s); final eval return {rows[-1]['eval_return']:.3f}, "
@@ -574,6 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--torch-threads", type=int, default=0,
                     help="torch CPU threads (0 = torch's default); 1 is often faster on a shared, busy CPU")
     ap.add_argument("--replay-capacity", type=int, default=100_000, help="transitions kept per run")
+    ap.add_argument("--demo-dir", default="", help="a demo store (python -m robot_envs.experts) for every run's "
+                    "demonstration buffer; a share --demo-ratio of each batch comes from it")
+    ap.add_argument("--demo-ratio", type=float, default=0.5, help="with --demo-dir: share of each batch from demos")
     ap.add_argument("--checkpoint-every", type=int, default=1_000,
                     help="agent steps between mid-run checkpoints; a killed run resumes from the last (0 = none)")
     ap.add_argument("--only", default=None, metavar="CONFIG:SEED",
@@ -590,7 +607,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         agent_overrides=parse_overrides(args.agent_overrides), env_overrides=parse_overrides(args.env_overrides),
         runtime_overrides=parse_overrides(args.env_runtime), sim_overrides=parse_overrides(args.sim),
         task_overlay=args.task_overlay, threshold=args.threshold, device=args.device,
-        replay_capacity=args.replay_capacity, backend=args.backend, checkpoint_every=args.checkpoint_every)
+        replay_capacity=args.replay_capacity, backend=args.backend, checkpoint_every=args.checkpoint_every,
+        demo_dir=args.demo_dir, demo_ratio=args.demo_ratio)
     if args.summarise_only:
         summarise(bench)
         return 0
