@@ -55,6 +55,7 @@ class EnvConfig:
     camera_timeout_s: float = 2.0  # max wait for a camera frame [s]
     settle_s: float = 0.1  # clock time to wait after the reset move before the first observation [s]
     max_tick_lag: float = 2.0  # re-anchor the control clock when more than this many periods late
+    reset_attempts: int = 3  # tries of the reset move; between them the robot recovers (sim: the scene is re-staged)
 
     def __post_init__(self) -> None:
         for name in ("move_timeout_s", "camera_timeout_s", "max_tick_lag"):
@@ -63,6 +64,8 @@ class EnvConfig:
                 raise ValueError(f"{name} must be a positive finite number, got {v}")
         if not (math.isfinite(self.settle_s) and self.settle_s >= 0):
             raise ValueError(f"settle_s must be >= 0, got {self.settle_s}")
+        if int(self.reset_attempts) < 1:
+            raise ValueError(f"reset_attempts must be >= 1, got {self.reset_attempts}")
 
 
 class RobotEnv:
@@ -109,8 +112,7 @@ class RobotEnv:
         self._require_open()
         self.task.begin_episode(self.rng)
         self._ensure_healthy()
-        pose = self.task.sample_reset_pose(self.rng)
-        self.robot.move_to(self.safety.clamp(pose, pose), timeout_s=self.config.move_timeout_s)
+        self._move_to_reset_pose(self.task.sample_reset_pose(self.rng))
         if self.world is not None:
             self.world.reset_scene(self.task.randomise_scene(self.rng))
         if self.task.needs_human_reset:
@@ -177,6 +179,25 @@ class RobotEnv:
     def _require_open(self) -> None:
         if self._closed:
             raise RuntimeError("the env is closed")
+
+    def _move_to_reset_pose(self, pose: np.ndarray) -> None:
+        """The blocking reset move, retried after a recovery: a peg left jammed in its hole, or a cube under the
+        gripper, can make the move fail with a reflex. In sim the scene is re-staged before the retry (the
+        obstacle moves away); on a real arm the retry follows the robot's recovery."""
+        target = self.safety.clamp(pose, pose)
+        for attempt in range(1, self.config.reset_attempts + 1):
+            try:
+                self.robot.move_to(target, timeout_s=self.config.move_timeout_s)
+                return
+            except RobotError as exc:
+                if attempt == self.config.reset_attempts:
+                    raise RobotError(f"reset move failed {attempt} times, last: {exc}") from exc
+                logger.warning("reset move failed (%s); recovering and retrying (%d/%d)", exc, attempt,
+                               self.config.reset_attempts)
+                if not self.robot.recover():
+                    raise RobotError(f"robot could not recover after a failed reset move: {exc}") from exc
+                if self.world is not None:
+                    self.world.reset_scene(self.task.randomise_scene(self.rng))
 
     def _ensure_healthy(self) -> None:
         state = self.robot.read_state()

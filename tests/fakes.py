@@ -48,6 +48,7 @@ class FakeRobot(Robot):
         self.recover_ok = True
         self.recovers = self.stops = 0
         self.block_moves = False
+        self.fail_moves = 0  # the next this many move_to calls fail (a reflex: the arm is blocked)
         self.moving = threading.Event()
         self._stopped = threading.Event()
         self.closed = False
@@ -72,6 +73,9 @@ class FakeRobot(Robot):
 
     def move_to(self, pose, timeout_s: float) -> None:
         self.moves.append(np.asarray(pose, float).copy())
+        if self.fail_moves:
+            self.fail_moves -= 1
+            raise RobotError("move_to failed: cartesian reflex (fake)")
         if self.block_moves:
             self._stopped.clear()
             self.moving.set()

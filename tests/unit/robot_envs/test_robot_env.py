@@ -9,6 +9,7 @@ import pytest
 from fakes import FakeCamera, FakeClock, FakeRobot
 
 from robot_envs.env import EnvConfig, RobotEnv
+from robot_envs.robot import RobotError
 from robot_envs.tasks.base import Task, TaskConfig
 
 
@@ -66,3 +67,15 @@ def test_a_rejected_command_truncates_and_the_next_reset_recovers():
     robot.fail_commands, robot.error = False, "reflex"
     env.reset()
     assert robot.recovers == 1 and robot.error is None
+
+
+def test_a_reset_move_that_hits_a_reflex_is_recovered_and_retried():
+    """A peg jammed in its hole once made the reset move fail and ended a whole benchmark run."""
+    robot = FakeRobot()
+    env = _env(robot)
+    robot.fail_moves = 2
+    env.reset()
+    assert robot.recovers == 2 and len(robot.moves) == 3
+    robot.fail_moves = 3
+    with pytest.raises(RobotError, match="reset move failed 3 times"):
+        env.reset()
