@@ -272,7 +272,19 @@ def main(argv: list[str] | None = None) -> int:
     a, g = parse_args(argv)
     run_dir = Path(g.run_dir).expanduser().resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    return run_graph(build_graph(g), run_dir, a.domain_id, not a.network)
+    code = run_graph(build_graph(g), run_dir, a.domain_id, not a.network)
+    if g.mode == "train":
+        _print_report(run_dir, g)
+    return code
+
+
+def _print_report(run_dir: Path, g: GraphArgs) -> None:
+    """The end-of-run paragraph and learning curve (mentor.run_report); never fails the run."""
+    from .run_report import run_report
+    try:
+        print(f"mentor-run: {run_report(run_dir, g.task, g.use_sim)}", flush=True)
+    except Exception as exc:  # noqa: BLE001 - a report is a courtesy; the run's files are what count
+        print(f"mentor-run: no end-of-run report ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
 if __name__ == "__main__":
