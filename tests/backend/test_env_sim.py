@@ -1,5 +1,5 @@
-"""The plain env on franky-sim + MuJoCo rendering: scripted controllers (privileged poses) solve
-reach and peg insertion; reset randomisation; observation layout; NaN actions are rejected."""
+"""The plain env on franky-sim + MuJoCo rendering: the scripted experts (robot_envs.experts, privileged poses)
+solve reach, push and peg insertion; reset randomisation; observation layout; NaN actions are rejected."""
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -11,16 +11,13 @@ pytest.importorskip("franky_sim")
 pytest.importorskip("mujoco")
 
 from robot_envs.env import EnvConfig, SimBackendConfig, make  # noqa: E402
+from robot_envs.experts import peg_expert, push_expert, reach_expert  # noqa: E402
 from robot_envs.safety import NonFiniteActionError  # noqa: E402
 
 pytestmark = pytest.mark.sim
 # Wall-clock budget of blocking reset moves: generous, the sim runs slower than real time on a busy machine.
 ENV_CFG = dict(move_timeout_s=120.0)
 SIM = SimBackendConfig()  # physics as fast as the CPU allows
-
-
-def toward(target, ee, scale=0.02):
-    return np.clip((np.asarray(target) - ee) / scale, -1.0, 1.0)
 
 
 def run_episode(env, new_controller, attempts=2):
@@ -44,19 +41,9 @@ def run_episode(env, new_controller, attempts=2):
     pytest.fail(f"robot errors in {attempts} episodes, last: {info['robot_error']}")
 
 
-def peg_controller(env):
-    cfg = env.task.cfg
-    hole = env.world.object_poses(["hole_square"])["hole_square"][:3]
-    ee = env.last_state.ee_pose[:3]
-    aligned = np.linalg.norm(hole[:2] - ee[:2]) < 0.003
-    above = hole[2] + cfg.hole_depth + cfg.tip_offset + 0.01  # tip 1 cm over the block
-    z = ee[2] - 0.02 if aligned else max(ee[2], above)  # align above the hole, then descend
-    return toward(np.r_[hole[:2], z], ee)
-
-
 def _peg_episode() -> tuple:
     with make("peg_insertion_square", env_config=EnvConfig(seed=0, **ENV_CFG), sim=SIM) as env:
-        rewards, info, terminated = run_episode(env, lambda: peg_controller)
+        rewards, info, terminated = run_episode(env, lambda: peg_expert)
         return env.spec.frame_channels, env.spec.proprio_dim, rewards, bool(info["success"]), terminated
 
 
@@ -67,42 +54,15 @@ def test_scripted_peg_insertion_square():
     assert rewards[-1] > rewards[0] + 0.5
 
 
-def push_controller():
-    """Above the point behind the cube (on the cube->goal line), down to cube height, then push at
-    half speed; lift and re-approach when the cube slipped off the pushing line."""
-    phase, start = [0], []
-
-    def ctrl(env):
-        poses = env.world.object_poses(["cube", "goal"])
-        cube, goal = poses["cube"][:3], poses["goal"][:3]
-        if not start:
-            start.append(cube.copy())
-        ee = env.last_state.ee_pose[:3]
-        d = (goal[:2] - cube[:2]) / np.linalg.norm(goal[:2] - cube[:2])
-        pre = cube[:2] - d * 0.055
-        rel = cube[:2] - ee[:2]
-        behind, lateral = float(rel @ d), abs(float(rel[0] * d[1] - rel[1] * d[0]))
-        if phase[0] == 0 and np.linalg.norm(ee[:2] - pre) < 0.01:
-            phase[0] = 1
-        if phase[0] == 1 and ee[2] < 0.035:
-            phase[0] = 2
-        if phase[0] == 2 and (lateral > 0.015 or behind < 0.02):
-            phase[0] = 0  # lost the cube: lift and go behind it again
-        target = {0: np.r_[pre, 0.08], 1: np.r_[pre, 0.025], 2: np.r_[cube[:2] + d * 0.03, 0.025]}[phase[0]]
-        return toward(target, ee) * (0.5 if phase[0] == 2 else 1.0)
-    ctrl.start = start
-    return ctrl
-
-
 def _push_episode() -> tuple:
     with make("push", env_config=EnvConfig(seed=0, **ENV_CFG), sim=SIM, episode_length=100) as env:
-        controllers = []
+        starts = []
 
-        def new_controller():
-            controllers.append(push_controller())
-            return controllers[-1]
+        def new_controller():  # run_episode resets the env first: the cube is where this episode starts
+            starts.append(env.world.object_poses(["cube"])["cube"].copy())
+            return push_expert()
         rewards, info, terminated = run_episode(env, new_controller)
-        start = controllers[-1].start[0]  # cube position when the successful episode began
+        start = starts[-1]  # cube position when the successful episode began
         moved = float(np.linalg.norm(env.world.object_poses(["cube"])["cube"][:2] - start[:2]))
         return rewards, bool(info["success"]), terminated, moved
 
@@ -131,13 +91,8 @@ def test_observation_layout(reach_env):
     assert not np.array_equal(obs["image"][:3], obs["image"][3:])
 
 
-def reach_controller(env):
-    target = env.world.object_poses(["target"])["target"][:3]
-    return toward(target, env.last_state.ee_pose[:3])
-
-
 def test_scripted_reach_rewards_rise_and_success_fires(reach_env):
-    rewards, info, terminated = run_episode(reach_env, lambda: reach_controller)
+    rewards, info, terminated = run_episode(reach_env, lambda: reach_expert)
     assert info["success"] and not terminated, f"no success; rewards {np.round(rewards, 3).tolist()}"
     assert len(rewards) >= 2 and rewards[-1] > rewards[0]
     assert info["t"] == len(rewards)
