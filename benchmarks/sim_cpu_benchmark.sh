@@ -2,13 +2,13 @@
 # The in-process learning benchmark on a sim task: mentor, no_tp, no_moe, drqv2 x seeds with the main
 # command's preset (cpu), the same budget for every run, on the directly stepped MuJoCo backend.
 # Two runs at a time (one per core, nice 19, one torch thread each), taken from a seed-major queue (per seed:
-# mentor, no_moe, no_tp, drqv2) so that a stopped set still has every config at its first seeds. Resumable: rerunning skips finished runs and
-# a killed run goes on from its last mid-run checkpoint (every 1000 agent steps). A failed run is
-# reported in its log and the queue goes on. Camera/move timeouts are generous: on the stepped backend
-# they only guard against a hung renderer, and a loaded machine renders slowly.
+# mentor, no_moe, no_tp, drqv2) so that a stopped set still has every config at its first seeds.
+# Resumable: rerunning skips finished runs and a killed run goes on from its last mid-run checkpoint
+# (every 1000 agent steps). Camera/move timeouts are generous: on the stepped backend they only guard
+# against a hung renderer, and a loaded machine renders slowly.
 #   bash benchmarks/sim_cpu_benchmark.sh <task> [out_dir] [steps] [seeds] [eval_every] [eval_episodes]
 #   bash benchmarks/sim_cpu_benchmark.sh reach benchmarks/results/reach_cpu 6000 0,1,2,3,4 1000 5
-#   bash benchmarks/sim_cpu_benchmark.sh peg_insertion benchmarks/results/peg_cpu 30000 0,1,2,3,4 2500 6
+#   bash benchmarks/sim_cpu_benchmark.sh peg_insertion benchmarks/results/peg_cpu 20000 0,1,2,3,4 2000 6
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TASK=${1:?usage: sim_cpu_benchmark.sh <task> [out_dir] [steps] [seeds] [eval_every] [eval_episodes]}
@@ -22,9 +22,14 @@ COMMON="--task $TASK --preset cpu --task-overlay none --torch-threads 1 --eval-e
         --seeds $SEEDS --checkpoint-every 1000 --env-runtime camera_timeout_s=60 move_timeout_s=300"
 export COMMON
 mkdir -p "$OUT/logs"
-run_one() {  # one (config, seed), its own log (appended: a resumed run keeps its earlier part); failures do not stop the queue
-  nice -n 19 .venv/bin/python benchmarks/learning.py $COMMON --steps "$STEPS" --out "$OUT" --only "$1" \
-      >> "$OUT/logs/${1/:/_seed}.log" 2>&1 || echo "run $1 failed (exit $?): see $OUT/logs/${1/:/_seed}.log"
+run_one() {  # one (config, seed), its own log (appended: a resumed part follows the earlier one)
+  # A run whose env fails for good (e.g. the arm stuck in a reset move) is started again up to twice: it
+  # resumes from its last mid-run checkpoint in a fresh env. A run that still fails does not stop the queue.
+  for attempt in 1 2 3; do
+    nice -n 19 .venv/bin/python benchmarks/learning.py $COMMON --steps "$STEPS" --out "$OUT" --only "$1" \
+        >> "$OUT/logs/${1/:/_seed}.log" 2>&1 && return 0
+    echo "run $1 failed (attempt $attempt, exit $?): see $OUT/logs/${1/:/_seed}.log"
+  done
 }
 export -f run_one
 for seed in ${SEEDS//,/ }; do printf '%s\n' "mentor:$seed" "no_moe:$seed" "no_tp:$seed" "drqv2:$seed"; done \
