@@ -45,10 +45,6 @@ class PolicyInputs:
         self._reward = (0.0, False)
         self._teleop: Optional[tuple[float, np.ndarray]] = None
 
-    def expected_hw(self, camera: str) -> Optional[tuple[int, int]]:
-        """The (H, W) this camera's frames must have (None before its first good frame)."""
-        return self.frame_hw.get(camera)
-
     def add_frame(self, camera: str, image: np.ndarray, stamp: float, arrival: float) -> None:
         """Store ``image`` (H, W, 3) uint8 RGB captured at ``stamp``; ``ValueError`` for a size it refuses."""
         h, w = image.shape[:2]
