@@ -128,3 +128,17 @@ class ActorPolicy(nn.Module):
         self.load_state_dict(state)
         if self.cfg.channels_last:
             self.encoder.to(memory_format=torch.channels_last)
+
+
+class HoldStillPolicy:
+    """The policy of a recording session (``mentor-run record``): the zero action on every dim whenever the
+    operator is not driving. Actions are TCP deltas, so the arm holds its pose. Same ``act`` protocol and
+    ``in_channels`` as :class:`ActorPolicy`; it has no weights to learn or load."""
+
+    def __init__(self, spec: EnvSpec, frame_stack: int = 1) -> None:
+        self.in_channels = spec.stacked_channels(frame_stack)
+        self.action_dim = int(spec.action_dim)
+
+    def act(self, image, proprio=None, *, explore: bool = False, step: int = 0) -> np.ndarray:
+        """``(A,)`` float32 zeros, whatever the observation."""
+        return np.zeros(self.action_dim, np.float32)

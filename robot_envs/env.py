@@ -144,7 +144,7 @@ class RobotEnv:
         overrun = self._wait_tick()
         state = self.robot.read_state()
         obs = self._observe(state)
-        reward, success = self.task.reward(self._reward_context(state))
+        reward, success = self.task.outcome(self._reward_context(state))
         self._t += 1
         terminated = bool(success and self.task.terminate_on_success)
         robot_error = command_error or state.error

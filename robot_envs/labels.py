@@ -9,7 +9,7 @@ each time the operator labels a step through ``episode/label_success``)::
 PNG files (lossless RGB), each written atomically. Training (``python -m robot_envs.labels train``) fits a
 :class:`robot_envs.classifier.SuccessClassifier` on one camera's frames, holding out a fraction of the
 *episodes* (frames of one episode look alike: a frame-level split would overstate the accuracy) and reports
-the held-out balanced accuracy; the saved classifier is what ``classifier_path`` of a real task loads.
+the held-out balanced accuracy; the saved classifier is what a task's ``classifier_path`` loads.
 """
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     t = sub.add_parser("train", help="fit a classifier on one camera's labelled frames, report held-out accuracy")
     t.add_argument("--labels", required=True, help="label store directory (the episode node's label_frames_dir)")
     t.add_argument("--camera", default="front", help="camera whose frames the classifier sees")
-    t.add_argument("--out", required=True, help="classifier file to write (a real task's classifier_path)")
+    t.add_argument("--out", required=True, help="classifier file to write (any task's classifier_path)")
     t.add_argument("--holdout", type=float, default=0.25, help="share of the episodes held out for the report")
     t.add_argument("--train-steps", type=int, default=None, help="optimiser steps (default: the classifier's)")
     t.add_argument("--seed", type=int, default=0)

@@ -21,7 +21,6 @@ from robot_envs.tasks.peg_insertion import SHAPES, PegInsertionConfig, PegInsert
 from robot_envs.tasks.push import PushConfig, PushTask
 from robot_envs.tasks.reach import ReachConfig, ReachTask
 from robot_envs.tasks.real import (
-    CableRoutingRealConfig,
     CableRoutingRealTask,
     GolfRealConfig,
     GolfRealTask,
@@ -54,6 +53,6 @@ __all__ = [
     "RewardContext", "Task", "SimTask", "TaskConfig", "TaskConfigError", "get_task", "list_tasks",
     "check_reward_design", "register_task", "task_config", "config_to_dict", "ReachConfig", "ReachTask",
     "PushConfig", "PushTask", "PegInsertionConfig", "PegInsertionTask", "SHAPES", "RealTaskConfig",
-    "PegInsertionRealConfig", "PegInsertionRealTask", "GolfRealConfig", "GolfRealTask", "CableRoutingRealConfig",
+    "PegInsertionRealConfig", "PegInsertionRealTask", "GolfRealConfig", "GolfRealTask",
     "CableRoutingRealTask", "HumanLabelledTask",
 ]

@@ -16,6 +16,12 @@ episode at the first success is allowed only when that is still optimal under th
 γ: the success step must outweigh the largest return a non-success stream could still collect,
 ``success_bonus >= max_failure_reward / (1 - γ)`` (:func:`check_reward_design`, run by the learner).
 With a positive dense reward and no such bonus, termination pays the agent for *not* succeeding.
+
+Success from a trained classifier (every task): with ``classifier_path`` set, :meth:`Task.outcome` (what
+the env and the episode node record) takes success from a :class:`robot_envs.classifier.SuccessClassifier`
+on ``classifier_camera``'s newest frame and pays the sparse reward ``1 + success_bonus`` on a success step,
+else 0. A step with an operator's label, and every step without a classifier, gets the task's own
+:meth:`Task.reward` (real tasks let the label decide).
 """
 from __future__ import annotations
 
@@ -166,6 +172,10 @@ class TaskConfig:
     image_size: tuple[int, ...] = (84, 84)  # (H, W) of the policy image in pixels
     action: ActionSpaceConfig = field(default_factory=ActionSpaceConfig)  # which action dims and their scales
     safety: SafetyConfig = field(default_factory=SafetyConfig)  # workspace box and per-step limits
+    # a SuccessClassifier file (robot_envs.labels train); set = success and a sparse reward from its verdict
+    classifier_path: str | None = None
+    classifier_camera: str = "front"  # camera whose newest frame the classifier sees
+    classifier_threshold: float | None = None  # success probability threshold; None = the classifier's own
 
     def __post_init__(self) -> None:
         if int(self.episode_length) != self.episode_length or self.episode_length < 1:
@@ -189,6 +199,10 @@ class TaskConfig:
         if len(self.image_size) != 2 or min(self.image_size) < 16:
             raise ValueError(f"image_size must be (H, W) with both >= 16, got {self.image_size}")
         self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
+        if self.classifier_path is not None and not str(self.classifier_path):
+            raise ValueError("classifier_path must be a file path or null")
+        if self.classifier_threshold is not None and not 0.0 < self.classifier_threshold < 1.0:
+            raise ValueError(f"classifier_threshold must be in (0, 1) or null, got {self.classifier_threshold}")
 
 
 @dataclass
@@ -217,6 +231,11 @@ class Task(ABC):
             raise TypeError(f"{type(self).__name__} needs a {self.config_cls.__name__}, got {type(cfg).__name__}")
         self.cfg = cfg
         self._reset_pose = np.asarray(cfg.reset_pose, dtype=np.float64)
+        self.classifier = None  # robot_envs.classifier.SuccessClassifier when cfg.classifier_path is set
+        if cfg.classifier_path is not None:
+            from robot_envs.classifier import SuccessClassifier  # lazy: torch only when used
+
+            self.classifier = SuccessClassifier.load(cfg.classifier_path)
 
     # ---- shared properties ----------------------------------------------------------------
     @property
@@ -292,7 +311,24 @@ class Task(ABC):
 
     @abstractmethod
     def reward(self, ctx: RewardContext) -> tuple[float, bool]:
-        """Reward and success flag for the step described by ``ctx``."""
+        """The task's own reward and success flag for the step described by ``ctx``."""
+
+    @property
+    def needs_images(self) -> bool:
+        """True when :meth:`outcome` looks at camera frames (a success classifier is configured)."""
+        return self.classifier is not None
+
+    def outcome(self, ctx: RewardContext) -> tuple[float, bool]:
+        """Reward and success of the step as recorded: the classifier's verdict (sparse reward) when one
+        is configured and no operator label was given, else :meth:`reward`, which decides how a label
+        counts (see module docstring)."""
+        if self.classifier is None or ctx.human_label is not None:
+            return self.reward(ctx)
+        cam = self.cfg.classifier_camera
+        if cam not in ctx.images:
+            raise KeyError(f"task {self.name!r}: the success classifier needs camera {cam!r}; got {sorted(ctx.images)}")
+        success = self.classifier.predict_success(ctx.images[cam], self.cfg.classifier_threshold)
+        return (1.0 + self.cfg.success_bonus) if success else 0.0, bool(success)
 
     def info(self) -> dict[str, Any]:
         """Extra per-episode information for the env's info dict (e.g. the active task id)."""

@@ -150,37 +150,12 @@ class GolfRealTask(_RealTask):
 
 
 # --------------------------------------------------------------------------------------------
-@dataclass
-class CableRoutingRealConfig(RealTaskConfig):
-    """Route a cable through clips: success from a trained image classifier and/or human labels."""
-
-    classifier_path: str | None = None  # a SuccessClassifier file (robot_envs.classifier); None = labels only
-    classifier_camera: str = "front"  # camera whose image the classifier sees
-    classifier_threshold: float | None = None  # probability for success; None = the classifier's own
-
-
 class CableRoutingRealTask(_RealTask):
-    config_cls = CableRoutingRealConfig
-
-    def __init__(self, cfg: CableRoutingRealConfig) -> None:
-        super().__init__(cfg)
-        self.classifier = None
-        if cfg.classifier_path is not None:
-            from robot_envs.classifier import SuccessClassifier  # lazy: torch only when used
-
-            self.classifier = SuccessClassifier.load(cfg.classifier_path)
+    """Route a cable through clips: success from the operator's labels and, with ``classifier_path`` set,
+    from a trained image classifier (:meth:`Task.outcome`); a label overrides the classifier."""
 
     def reward(self, ctx: RewardContext) -> tuple[float, bool]:
-        human = self._human(ctx)
-        if human is not None:
-            success = bool(human)
-        elif self.classifier is not None:
-            cam = self.cfg.classifier_camera
-            if cam not in ctx.images:
-                raise KeyError(f"cable_routing_real classifier needs camera '{cam}'; got {sorted(ctx.images)}")
-            success = self.classifier.predict_success(ctx.images[cam], self.cfg.classifier_threshold)
-        else:
-            success = False
+        success = bool(self._human(ctx))
         return (1.0 + self.cfg.success_bonus) if success else 0.0, success
 
 

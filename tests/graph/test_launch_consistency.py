@@ -7,6 +7,7 @@ import importlib
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mentor import graph
@@ -17,7 +18,7 @@ LAUNCH = ROOT / "launch"
 NODE_CONFIGS = {"sim_world_node": "SimWorldNodeConfig", "camera_node": "CameraNodeConfig",
                 "robot_node": "RobotNodeConfig", "episode_node": "EpisodeNodeConfig",
                 "policy_node": "PolicyNodeConfig", "learner_node": "LearnerNodeConfig",
-                "teleop_node": "TeleopNodeConfig"}
+                "teleop_node": "TeleopNodeConfig", "expert_node": "ExpertNodeConfig"}
 
 
 def _known_params(exe: str) -> set[str]:
@@ -64,7 +65,8 @@ def test_launch_files_exist_and_use_only_launch_apis():
     assert nodes and all(any(k.arg == "package" and k.value.value == "mentor" for k in c.keywords) for c in nodes)
 
 
-@pytest.mark.parametrize("name,mode", [("train_real.launch.py", "train"), ("deploy.launch.py", "deploy")])
+@pytest.mark.parametrize("name,mode", [("train_real.launch.py", "train"), ("deploy.launch.py", "deploy"),
+                                       ("record_demos.launch.py", "record")])
 def test_launch_defaults_parse_into_graph_args(name, mode):
     """Every launch file's defaults (as `ros2 launch` would pass them) build a valid graph."""
     from mentor.launch_support import graph_args_from_strings
@@ -121,15 +123,18 @@ def test_setup_installs_launch_and_config_dirs():
     assert "<build_type>ament_python</build_type>" in xml and "<name>mentor</name>" in xml
 
 
-@pytest.mark.parametrize("mode,use_sim", [("train", True), ("train", False), ("deploy", True), ("deploy", False)])
+@pytest.mark.parametrize("mode,use_sim", [("train", True), ("train", False), ("deploy", True), ("deploy", False),
+                                          ("record", True), ("record", False)])
 def test_graph_parameters_match_node_configs_and_config_files(tmp_path, mode, use_sim):
     args = graph.GraphArgs(mode=mode, use_sim=use_sim, run_dir=str(tmp_path),
                            robot_ip="auto" if use_sim else "10.0.0.2", checkpoint="x.pt" if mode == "deploy" else "",
-                           camera_names=["front", "wrist"])
+                           camera_names=["front", "wrist"], use_teleop=mode == "record",
+                           use_expert=mode == "record" and use_sim)
     assert graph.default_config_file(args).is_file()
     nodes = graph.build_graph(args)
     names = {n.executable for n in nodes}
-    assert ("learner_node" in names) == (mode == "train")
+    assert ("learner_node" in names) == (mode != "deploy")
+    assert ("expert_node" in names) == (mode == "record" and use_sim)
     assert ("sim_world_node" in names) == use_sim and ("camera_node" in names) != use_sim
     for node in nodes:
         unknown = set(node.parameters) - _known_params(node.executable)
@@ -248,3 +253,42 @@ def test_demo_and_seeding_arguments_reach_the_learner(tmp_path):
     assert cli.demo_ratio == 0
     with pytest.raises(ValueError, match="demo_ratio"):
         graph.GraphArgs(use_sim=True, robot_ip="auto", demo_ratio=2.0)
+
+
+def test_record_mode_builds_a_storing_graph_that_someone_drives(tmp_path):
+    """record: the learner stores and exits after the episodes (no updates), the policy holds still unless
+    teleop or the sim expert drives; nobody to drive, or the expert on a real arm, is refused."""
+    from mentor.runner import parse_args
+
+    _, g = parse_args(["record", "--use-sim", "--run-dir", str(tmp_path), "--episodes", "7", "--expert"])
+    nodes = {n.name: n for n in graph.build_graph(g)}
+    assert nodes["learner"].primary and nodes["learner"].parameters["learn"] is False
+    assert nodes["learner"].parameters["max_episodes"] == 7 and nodes["episode"].parameters["max_episodes"] == 7
+    assert nodes["policy"].parameters["mode"] == "record" and nodes["policy"].parameters["eval_every_episodes"] == 0
+    assert nodes["expert"].parameters["takeover_from_step"] == 0 and "teleop" not in nodes
+    _, t = parse_args(["train", "--use-sim", "--run-dir", str(tmp_path), "--expert", "--expert-from-step", "5",
+                       "--expert-steps", "3"])
+    expert = next(n for n in graph.build_graph(t) if n.name == "expert").parameters
+    assert (expert["takeover_from_step"], expert["takeover_steps"]) == (5, 3)
+    with pytest.raises(ValueError, match="record needs someone to drive"):
+        parse_args(["record", "--use-sim", "--run-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="use_expert needs use_sim"):
+        graph.GraphArgs(mode="record", use_sim=False, robot_ip="172.16.0.2", use_expert=True)
+    from mentor.expert_node import ExpertNodeConfig
+    with pytest.raises(ValueError, match="sim only"):
+        ExpertNodeConfig(use_sim=False)
+
+
+def test_record_policy_holds_still_whatever_it_sees():
+    from mentor.policy_config import PolicyNodeConfig
+    from mentor.policy_io import make_policy
+    from mentor_policy.specs import EnvSpec
+
+    spec = EnvSpec(frame_channels=3, image_size=(84, 84), proprio_dim=4, action_dim=3)
+    policy = make_policy(PolicyNodeConfig(mode="record"), spec, {})
+    assert policy.in_channels == 3 * 3  # the tiny preset's frame stack of 3 (as the learner's)
+    image = np.random.default_rng(0).integers(0, 255, (9, 84, 84), dtype=np.uint8)
+    action = policy.act(image, np.ones(4, np.float32), explore=True, step=10)
+    assert action.dtype == np.float32 and np.array_equal(action, np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="train, deploy or record"):
+        PolicyNodeConfig(mode="fly")

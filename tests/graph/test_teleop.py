@@ -71,3 +71,46 @@ def test_joystick_axes_map_to_action_dims(teleop):
     hit = [a for a in got if abs(a[0] - 0.5) < 1e-6]
     assert hit, got[-3:]
     assert hit[-1][1] == 0.0 and hit[-1][2] == pytest.approx(-0.8)  # axis 0 is inside the deadband
+
+
+_READ_ONE_KEY = ("import os; from mentor.teleop_node import open_keyboard; fd = open_keyboard(); "
+                 "print('none' if fd is None else f'fd {fd}', flush=True); "
+                 "fd is None or print('key', os.read(fd, 8).decode().strip(), flush=True)")
+
+
+def _child_env() -> dict:
+    import os
+    import sys
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+
+
+def test_keyboard_is_read_from_the_controlling_terminal_when_stdin_is_not_one():
+    """Under ros2 launch a node's stdin is not the terminal; the keys then come from /dev/tty."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    tty_path = os.ttyname(slave)
+
+    def own_session_with_the_pty():  # a fresh session whose controlling terminal is the pty (like a terminal's)
+        os.setsid()
+        os.open(tty_path, os.O_RDWR)
+
+    proc = subprocess.Popen([sys.executable, "-c", _READ_ONE_KEY], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            text=True, preexec_fn=own_session_with_the_pty, env=_child_env())
+    try:
+        first = proc.stdout.readline().split()
+        assert first[0] == "fd" and first[1] != "0", first  # not stdin (/dev/null): the terminal
+        os.write(master, b"w\n")
+        assert proc.stdout.readline().split() == ["key", "w"]
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        os.close(master)
+        os.close(slave)
+    # no terminal at all (a service, CI): the keyboard is off, nothing fails
+    alone = subprocess.run([sys.executable, "-c", _READ_ONE_KEY], stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, start_new_session=True, env=_child_env(), timeout=60)
+    assert alone.returncode == 0 and alone.stdout.split() == ["none"], alone.stderr

@@ -11,7 +11,8 @@ from setuptools import setup
 
 PACKAGE = "mentor"
 HERE = Path(__file__).resolve().parent
-NODES = ["sim_world_node", "camera_node", "robot_node", "episode_node", "policy_node", "learner_node", "teleop_node"]
+NODES = ["sim_world_node", "camera_node", "robot_node", "episode_node", "policy_node", "learner_node", "teleop_node",
+         "expert_node"]
 
 
 def _files(pattern: str) -> list[str]:

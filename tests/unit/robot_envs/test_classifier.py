@@ -65,7 +65,7 @@ def test_predict_shapes(trained):
         clf.predict(pos[0].astype(np.float32))
 
 
-def test_save_load_round_trip_and_cable_routing_task(trained, tmp_path):
+def test_save_load_round_trip_and_classifier_success_on_any_task(trained, tmp_path):
     clf, _ = trained
     path = clf.save(tmp_path / "clf" / "success.pt")
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
@@ -75,12 +75,27 @@ def test_save_load_round_trip_and_cable_routing_task(trained, tmp_path):
     np.testing.assert_allclose(again.predict(both), clf.predict(both), atol=1e-6)
     assert again.cfg.threshold == 0.85
 
-    task = get_task("cable_routing_real", classifier_path=str(path), classifier_threshold=0.5)
     st = RobotState(stamp=0.0, ee_pose=[0.5, 0, 0.2, 1, 0, 0, 0], joint_positions=np.zeros(7), gripper_width=0.0)
-    hits = [task.reward(RewardContext(st, images={"front": im}))[1] for im in pos]
-    misses = [task.reward(RewardContext(st, images={"front": im}))[1] for im in neg]
-    assert sum(hits) >= 4 and sum(misses) <= 1
-    assert task.reward(RewardContext(st, images={"front": neg[0]}, human_label=True))[1]  # label overrides
+    for name in ("cable_routing_real", "reach"):  # any task: a real one, and a sim one whose own reward is dense
+        task = get_task(name, classifier_path=str(path), classifier_threshold=0.5)
+        assert task.needs_images
+        outcomes = [task.outcome(RewardContext(st, images={"front": im})) for im in [*pos, *neg]]
+        hits, misses = [ok for _, ok in outcomes[:5]], [ok for _, ok in outcomes[5:]]
+        assert sum(hits) >= 4 and sum(misses) <= 1
+        bonus = task.cfg.success_bonus
+        assert all(r == (1.0 + bonus if ok else 0.0) for r, ok in outcomes)  # sparse: the classifier's verdict
+        if name == "cable_routing_real":  # with a label the task's own reward decides: here, the label
+            assert task.outcome(RewardContext(st, images={"front": neg[0]}, human_label=True))[1]
+        with pytest.raises(KeyError, match="needs camera 'front'"):
+            task.outcome(RewardContext(st, images={"side": pos[0]}))
+    plain = get_task("reach")
+    assert not plain.needs_images
+    ctx = RewardContext(st, object_poses={"target": np.array([0.5, 0.05, 0.2, 0, 0, 0, 1.0])})
+    assert plain.outcome(ctx) == plain.reward(ctx)  # without a classifier: the task's own reward
+    with pytest.raises(ValueError, match="classifier_threshold"):
+        get_task("reach", classifier_path=str(path), classifier_threshold=1.5)
+    with pytest.raises(ClassifierError, match="not found"):
+        get_task("reach", classifier_path=str(tmp_path / "missing.pt"))
 
 
 def test_corrupt_and_foreign_files_fail_clearly(tmp_path):

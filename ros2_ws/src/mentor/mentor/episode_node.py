@@ -90,7 +90,7 @@ class EpisodeNode(Node):
         self.create_subscription(String, "episode/summary", self._on_summary, qos.STATE)
         self.images: dict[str, np.ndarray] = {}  # newest frame per camera, for image-based rewards
         self.label_store = LabelStore(self.cfg.label_frames_dir) if self.cfg.label_frames_dir else None
-        if self.cfg.use_images or self.label_store is not None:
+        if self.cfg.use_images or self.task.needs_images or self.label_store is not None:
             for cam in self.cfg.cameras:
                 self.create_subscription(Image, f"{cam}/color/image_raw", lambda m, c=cam: self._on_image(c, m),
                                          qos.SENSOR)
@@ -238,7 +238,7 @@ class EpisodeNode(Node):
         from robot_envs.tasks import RewardContext
         ctx = RewardContext(robot_state=state, object_poses=dict(self.objects), images=dict(self.images),
                             human_label=self.label)
-        reward, success = self.task.reward(ctx)
+        reward, success = self.task.outcome(ctx)
         self.last_reward = float(reward)
         self.success = self.success or bool(success)
         self.pub_reward.publish(wire.array_to_msg(np.array([reward, float(success)])))

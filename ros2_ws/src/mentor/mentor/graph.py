@@ -21,15 +21,17 @@ from robot_envs.netaddr import check_sim_address
 
 #: node executables: each is a console script and the module ``mentor.<executable>`` (``python -m``)
 EXECUTABLES = ("sim_world_node", "camera_node", "robot_node", "episode_node", "policy_node", "learner_node",
-               "teleop_node")
-MODES = ("train", "deploy")
+               "teleop_node", "expert_node")
+#: train: actor + learner; deploy: evaluate a policy; record: an operator (teleop) or, in sim, the scripted
+#: expert drives every episode and the learner only stores them (its demos/ directory is the demo store)
+MODES = ("train", "deploy", "record")
 
 
 @dataclass
 class GraphArgs:
     """Everything a user picks when starting the graph (launch arguments / mentor-run flags)."""
 
-    mode: str = "train"  # "train" (actor + learner) or "deploy" (evaluation, no learner)
+    mode: str = "train"  # "train" (actor + learner), "deploy" (evaluation, no learner) or "record" (demonstrations)
     task: str = "reach"  # task name registered in robot_envs.tasks
     task_config: str = ""  # optional YAML file overriding the task's config ("" = task defaults)
     use_sim: bool = True  # True: franky-sim + MuJoCo cameras in sim_world_node; False: real arm + RealSense
@@ -46,8 +48,11 @@ class GraphArgs:
     config_file: str = ""  # parameter YAML (ros__parameters per node) merged under the derived values
     checkpoint: str = ""  # deploy: learner checkpoint / policy weights file (.pt)
     onnx: str = ""  # deploy: ONNX policy file (takes precedence over checkpoint)
-    episodes: int = 10  # deploy: number of evaluation episodes
+    episodes: int = 10  # deploy: number of evaluation episodes; record: number of demonstrations
     use_teleop: bool = False  # start teleop_node (keyboard/joystick/SpaceMouse)
+    use_expert: bool = False  # sim: start expert_node, the scripted operator (demonstrations / interventions)
+    expert_from_step: int = 0  # expert_node takes over at this step of each episode (0 = whole episodes)
+    expert_steps: int = 0  # expert_node drives this many steps, then lets go (0 = to the episode's end)
     realtime_ignore: bool = False  # franky RealtimeConfig.Ignore (simulator / non-RT kernels only)
     seed: int = 0  # seed for scene randomisation and reset noise
     eval_every_episodes: int = 20  # train: an evaluation block after every N training episodes (0 = none)
@@ -80,6 +85,12 @@ class GraphArgs:
             raise ValueError("robot_ip 'auto' only works with use_sim (franky-sim picks a free loopback address)")
         if self.use_sim and self.robot_ip != "auto":
             check_sim_address(self.robot_ip)  # a sim graph never addresses a real arm
+        if self.use_expert and not self.use_sim:
+            raise ValueError("use_expert needs use_sim: the scripted expert reads sim object poses (use teleop)")
+        if self.mode == "record" and not (self.use_teleop or self.use_expert):
+            raise ValueError("record needs someone to drive: use_teleop (an operator) or, in sim, use_expert")
+        if self.expert_from_step < 0 or self.expert_steps < 0:
+            raise ValueError("expert_from_step and expert_steps must be >= 0")
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
         if not 0.0 <= self.demo_ratio <= 1.0:
@@ -212,8 +223,9 @@ def package_config_dir() -> Path:
 
 
 def default_config_file(args: GraphArgs) -> Path:
-    """config/<train|deploy>_<sim|real>.yaml shipped with the package."""
-    return package_config_dir() / f"{args.mode}_{'sim' if args.use_sim else 'real'}.yaml"
+    """config/<train|deploy>_<sim|real>.yaml shipped with the package (record uses train's)."""
+    mode = "train" if args.mode == "record" else args.mode
+    return package_config_dir() / f"{mode}_{'sim' if args.use_sim else 'real'}.yaml"
 
 
 def load_params_file(path: str | os.PathLike) -> dict:
@@ -249,7 +261,7 @@ def build_graph(args: GraphArgs) -> list[NodeSpec]:
         **common, "robot_ip": args.robot_ip, "realtime_ignore": args.realtime_ignore or args.use_sim,
         "seed": args.seed}))
     nodes.append(NodeSpec("episode", "episode_node", ns, {
-        **common, "run_dir": str(run), "max_episodes": args.episodes if args.mode == "deploy" else 0,
+        **common, "run_dir": str(run), "max_episodes": args.episodes if args.mode != "train" else 0,
         "cameras": list(args.camera_names), "use_images": not args.use_sim,
         "label_frames_dir": args.label_frames_dir}))
     policy = {**common, "mode": args.mode, "cameras": list(args.camera_names), "control_hz": float(args.control_hz),
@@ -258,19 +270,25 @@ def build_graph(args: GraphArgs) -> list[NodeSpec]:
               "summary_path": str(run / "deploy_summary.json")}
     if args.mode == "deploy":
         policy.update(checkpoint=args.checkpoint, onnx=args.onnx)
-    else:
+    elif args.mode == "train":
         policy.update(eval_every_episodes=args.eval_every_episodes, eval_episodes=args.eval_episodes)
+    else:
+        policy.update(eval_every_episodes=0)
     nodes.append(NodeSpec("policy", "policy_node", ns, policy, primary=args.mode == "deploy"))
-    if args.mode == "train":
+    if args.mode in ("train", "record"):
+        record = {"learn": False, "max_episodes": args.episodes} if args.mode == "record" else {}
         nodes.append(NodeSpec("learner", "learner_node", ns, {
             **common, "cameras": list(args.camera_names), "agent_config": args.agent_config,
             "agent_overrides": args.agent_overrides,
             "learner_dir": str(run / "learner"), "max_env_steps": args.max_env_steps,
             "transition_topics": ["transitions"], "demo_ratio": args.demo_ratio, "demo_dirs": list(args.demo_dirs),
-            "seed_replay_from": list(args.seed_replay_from), "seed_topk_from": list(args.seed_topk_from)},
-            primary=True))
+            "seed_replay_from": list(args.seed_replay_from), "seed_topk_from": list(args.seed_topk_from),
+            **record}, primary=True))
     if args.use_teleop:
         nodes.append(NodeSpec("teleop", "teleop_node", ns, {"task": args.task, "task_config": args.task_config}))
+    if args.use_expert:
+        nodes.append(NodeSpec("expert", "expert_node", ns, {**common, "takeover_from_step": args.expert_from_step,
+                                                            "takeover_steps": args.expert_steps}))
     _merge_config_file(nodes, args)
     return nodes
 

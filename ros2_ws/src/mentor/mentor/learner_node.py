@@ -10,7 +10,8 @@ control loop keeps its CPU), publishes weights every ``publish_weights_every`` u
 (``learner/weights``, transient-local), checkpoints atomically every ``checkpoint_every`` updates
 and on shutdown, and logs TensorBoard scalars. A restart recovers journal, replay, checkpoint and
 top-K store. With ``max_env_steps`` > 0 the node checkpoints and exits once that many env steps
-were ingested.
+were ingested. With ``learn`` false (``mentor-run record``) it only stores: no updates, and it exits once
+``max_episodes`` episodes are stored; the intervened ones in ``demos/`` are the demo store.
 
 Evaluation inside training (the policy runs blocks of deterministic episodes, see
 :mod:`mentor.evaluation`): an episode's success is its is_last record's meta ``success`` (older records:
@@ -79,6 +80,9 @@ class LearnerNodeConfig:
                                          metadata={"help": "transition topics (one per robot namespace)"})
     max_env_steps: int = field(default=0, metadata={"help": "checkpoint and exit after this many env steps "
                                                             "(0 = never)"})
+    learn: bool = field(default=True, metadata={"help": "false: store episodes only, no updates (record mode)"})
+    max_episodes: int = field(default=0, metadata={"help": "checkpoint and exit once the replay holds this many "
+                                                           "episodes (0 = never)"})
     utd: float = field(default=1.0, metadata={"help": "updates per env step (update-to-data ratio)"})
     num_seed_frames: int = field(default=-1, metadata={"help": "env steps before updates (-1 = agent config)"})
     max_updates_per_s: float = field(default=5.0, metadata={"help": "update rate cap (0 = none) to leave CPU to "
@@ -121,6 +125,8 @@ class LearnerNodeConfig:
             raise ValueError(f"nice must be in 0..19, got {self.nice}")
         if not 0.0 <= self.demo_ratio <= 1.0:
             raise ValueError(f"demo_ratio must be in [0, 1], got {self.demo_ratio}")
+        if self.max_episodes < 0:
+            raise ValueError(f"max_episodes must be >= 0, got {self.max_episodes}")
         if self.policy_cache_versions < 1:
             raise ValueError(f"policy_cache_versions must be >= 1, got {self.policy_cache_versions}")
 
@@ -150,6 +156,7 @@ class LearnerNode(Node):
         self.ledger = IngestLedger(root / "ingest.ledger")
         self.seed_frames = self.acfg.num_seed_frames if self.cfg.num_seed_frames < 0 else self.cfg.num_seed_frames
         self.updates = self.malformed = 0
+        self.demo_share = 0.0  # share of the last batch drawn from the demonstration buffer
         self.version_file = root / "weights_version"  # highest version ever published: never reused
         self.version = self._published_version()  # read once; each publish rewrites it before sending
         self._restore()
@@ -341,6 +348,13 @@ class LearnerNode(Node):
                           flush=True)
                     self.exit_requested = True
                     return
+                with self.replay_lock:  # an episode is in both buffers or in neither
+                    stored, demo_transitions = self.episodes, self.demos.num_transitions
+                if self.cfg.max_episodes and stored >= self.cfg.max_episodes:
+                    print(f"learner: {stored} episodes stored (max_episodes {self.cfg.max_episodes}): "
+                          f"{demo_transitions} demonstration transitions in {self.demos.directory}", flush=True)
+                    self.exit_requested = True
+                    return
                 if not self._may_update():
                     self.stop.wait(0.05)
                 else:
@@ -351,7 +365,8 @@ class LearnerNode(Node):
                 if time.monotonic() - last_log > self.cfg.log_every_s:
                     last_log = time.monotonic()
                     print(f"learner: env_steps {self.env_steps} updates {self.updates} episodes {self.episodes} "
-                          f"replay {self.replay.num_transitions} weights v{self.version} gaps {self.ledger.gaps} "
+                          f"replay {self.replay.num_transitions} demos {self.demos.num_transitions} batch demo share "
+                          f"{self.demo_share:.2f} weights v{self.version} gaps {self.ledger.gaps} "
                           f"dups {self.ledger.duplicates} malformed {self.malformed}", flush=True)
         except Exception as exc:  # noqa: BLE001 - fatal: logged, node exits non-zero
             self.get_logger().fatal(f"training loop failed: {exc!r}")
@@ -359,6 +374,8 @@ class LearnerNode(Node):
             raise
 
     def _may_update(self) -> bool:
+        if not self.cfg.learn:
+            return False
         if self.env_steps < max(self.seed_frames, 1) or self.mixed.num_transitions < 1:
             return False
         return self.updates < (self.env_steps - self.seed_frames) * self.cfg.utd
@@ -366,6 +383,7 @@ class LearnerNode(Node):
     def _update(self) -> None:
         with self.replay_lock:
             batch = self.mixed.sample(self.acfg.batch_size)
+        self.demo_share = float(np.mean(batch["from_demo"])) if "from_demo" in batch else 0.0
         with self.agent_lock:
             metrics = self.agent.update(batch, self.env_steps)
         self.updates += 1

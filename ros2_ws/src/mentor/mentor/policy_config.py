@@ -13,7 +13,9 @@ def _help(text: str) -> dict:
 
 @dataclass
 class PolicyNodeConfig:
-    mode: str = field(default="train", metadata=_help("train (send transitions) or deploy (evaluate)"))
+    mode: str = field(default="train", metadata=_help(
+        "train (send transitions), deploy (evaluate) or record (send transitions; the arm holds still unless "
+        "teleop drives)"))
     task: str = field(default="reach", metadata=_help("task name: proprio, action space, episode length"))
     task_config: str = field(default="", metadata=_help("YAML file overriding the task config"))
     use_sim: bool = field(default=True, metadata=_help("simulated world (informational)"))
@@ -54,8 +56,8 @@ class PolicyNodeConfig:
             raise ValueError(f"tick_source must be one of {TICK_SOURCES}, got {self.tick_source!r}")
         if not 0 <= self.realtime_priority <= 99:
             raise ValueError(f"realtime_priority must be in 0..99, got {self.realtime_priority}")
-        if self.mode not in ("train", "deploy"):
-            raise ValueError(f"mode must be train or deploy, got {self.mode!r}")
+        if self.mode not in ("train", "deploy", "record"):
+            raise ValueError(f"mode must be train, deploy or record, got {self.mode!r}")
         if self.ort_threads < 1 or self.video_every < 0:
             raise ValueError(f"need ort_threads >= 1 and video_every >= 0, got {self.ort_threads}, {self.video_every}")
         if self.control_hz <= 0 or self.resend_after_s <= 0 or self.resend_per_tick < 1:

@@ -13,13 +13,17 @@ _LOG = logging.getLogger(__name__)
 
 def make_policy(cfg, spec, agent_overrides: Mapping, log: Callable[[str], None] | None = None):
     """The policy node's policy for ``cfg`` (a PolicyNodeConfig): a fresh ActorPolicy to train (weights come
-    from the learner), else the deploy policy of :func:`load_deploy_policy`."""
+    from the learner), a HoldStillPolicy to record (the operator drives), else the deploy policy of
+    :func:`load_deploy_policy`."""
     from mentor_policy.config import load_agent_config
 
     agent_cfg = load_agent_config(cfg.agent_config, dict(agent_overrides))
     if cfg.mode == "train":
         from mentor_policy.policy import ActorPolicy
         return ActorPolicy(spec, agent_cfg, device=cfg.device)
+    if cfg.mode == "record":
+        from mentor_policy.policy import HoldStillPolicy
+        return HoldStillPolicy(spec, agent_cfg.frame_stack)
     return load_deploy_policy(cfg.onnx, cfg.checkpoint, spec, agent_cfg, cfg.device, cfg.ort_threads, cfg.ort_spin,
                               log=log, task=cfg.task, cameras=cfg.cameras)
 

@@ -3,8 +3,9 @@
 Each tick: the newest frame per camera (``<camera>/color/image_raw``) -> the policy image of one step
 (``robot_envs.camera.policy_image``) -> frame stack (``mentor_policy.frames``); proprio from the task
 and the robot state; the action from the policy (``act(image, proprio, *, explore)``: ActorPolicy in
-train and deploy, OnnxPolicy in deploy); a fresh ``teleop/action`` overrides it (recorded as an
-intervention); the action goes out on ``policy/action``, then the step record is made durable and sent.
+train and deploy, OnnxPolicy in deploy, HoldStillPolicy in record); a fresh ``teleop/action``
+overrides it (recorded as an intervention); the action goes out on ``policy/action``, then the step
+record is made durable and sent.
 
 The parts (each unit tested without ROS):
 - when to tick: :class:`mentor.tick_clock.TickScheduler` (``tick_source`` frame, camera or timer);
@@ -69,7 +70,7 @@ class PolicyNode(Node):
         cfg = self.cfg = declare_config(self, PolicyNodeConfig)
         if not cfg.onnx:  # the ONNX Runtime path never imports torch (robot PCs without it)
             set_torch_threads(cfg.torch_threads)
-        self.train = cfg.mode == "train"
+        self.train = cfg.mode in ("train", "record")  # both send every transition to the learner
         self.task = load_task(cfg.task, cfg.task_config)
         self.spec = self.task.env_spec(len(cfg.cameras))
         self.policy = make_policy(cfg, self.spec, parse_overrides(cfg.agent_overrides), self.get_logger().warning)
@@ -104,6 +105,7 @@ class PolicyNode(Node):
         self.cli_end = self.create_client(Trigger, "episode/end")
         if self.train:
             self.create_subscription(String, "learner/ack", self._on_ack, qos.LATCHED)
+        if cfg.mode == "train":
             self.create_subscription(UInt8MultiArray, "learner/weights",
                                      lambda m: self.inbox.offer(wire.msg_to_bytes(m)), qos.LATCHED)
         self.pub_version.publish(Int64(data=self.version))

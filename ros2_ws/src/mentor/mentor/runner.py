@@ -2,15 +2,19 @@
 
     mentor-run train --use-sim --task reach --run-dir runs/x [--steps N] [--agent-config tiny]
     mentor-run deploy --use-sim --task reach --run-dir runs/eval --checkpoint runs/x/learner/checkpoints/best.pt
+    mentor-run record --use-sim --task reach --run-dir runs/demos --episodes 10 --expert   (or --teleop)
 
 Training evaluates the policy inside the run (``--eval-every-episodes``, ``--eval-episodes``) and keeps the
 best-scoring weights in ``<run_dir>/learner/checkpoints/best.pt`` next to the newest, ``latest.pt``; deploy
-takes either (``--checkpoint``).
+takes either (``--checkpoint``). Record stores demonstrations: the operator (``--teleop``) or, in sim, the
+task's scripted expert (``--expert``) drives each episode while the arm otherwise holds still; the learner
+stores them without updating and exits after ``--episodes``; ``<run_dir>/learner/demos`` is the demo store
+that ``mentor-run train --demo-dir`` loads.
 
 Each node of :func:`mentor.graph.build_graph` runs as
 ``python -m mentor.<module> --ros-args -r __ns:=/<ns> -r __node:=<name> --params-file <run_dir>/params/<name>.yaml``.
 The runner prints the learner's progress lines, stops every node on Ctrl-C or when the primary
-node (learner in train, policy in deploy) exits, and restarts nothing: if any other node dies the
+node (learner in train and record, policy in deploy) exits, and restarts nothing: if any other node dies the
 whole graph is stopped and the exit code says which node failed. It refuses to start (exit code 4)
 when nodes of the same names already run in the ROS domain: two graphs would share topics and
 services (one graph's episode node steering the other's policy; two robot nodes on one arm).
@@ -27,7 +31,16 @@ import threading
 import time
 from pathlib import Path
 
-from .graph import GraphArgs, NodeSpec, build_graph, dds_transport, node_dds_env, transport_warning, write_params_yaml
+from .graph import (
+    MODES,
+    GraphArgs,
+    NodeSpec,
+    build_graph,
+    dds_transport,
+    node_dds_env,
+    transport_warning,
+    write_params_yaml,
+)
 
 
 def node_command(node: NodeSpec, params_file: Path) -> list[str]:
@@ -198,7 +211,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
     p = argparse.ArgumentParser(prog="mentor-run", description=__doc__.split("\n\n")[0], epilog=(
         "Deploy a training run's weights: mentor-run deploy --run-dir runs/eval --checkpoint "
         "runs/x/learner/checkpoints/best.pt (the best evaluation block) or .../latest.pt (the newest)."))
-    p.add_argument("mode", choices=["train", "deploy"])
+    p.add_argument("mode", choices=list(MODES),
+                   help="train: MENTOR through the graph; deploy: evaluate a checkpoint or ONNX policy; record: "
+                        "store demonstrations driven by --teleop (an operator) or --expert (sim)")
     p.add_argument("--task", default="reach")
     p.add_argument("--task-config", default="", help="YAML file overriding the task's config")
     sim = p.add_mutually_exclusive_group()
@@ -220,12 +235,18 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
                         "block's weights) or latest.pt (the newest), or a bare policy state; the policy is built "
                         "from the agent config it records")
     p.add_argument("--onnx", default="")
-    p.add_argument("--episodes", type=int, default=10, help="deploy: evaluation episodes")
+    p.add_argument("--episodes", type=int, default=10, help="deploy: evaluation episodes; record: demonstrations")
     p.add_argument("--eval-every-episodes", type=int, default=20,
                    help="train: a block of deterministic evaluation episodes after every N training episodes "
                         "(0 = no evaluation)")
     p.add_argument("--eval-episodes", type=int, default=5, help="train: episodes per evaluation block")
     p.add_argument("--teleop", action="store_true", help="start the teleop node")
+    p.add_argument("--expert", action="store_true",
+                   help="sim: the task's scripted expert drives (record: whole episodes; train: interventions from "
+                        "--expert-from-step)")
+    p.add_argument("--expert-from-step", type=int, default=0,
+                   help="the expert takes over at this step of each episode (0 = from the start)")
+    p.add_argument("--expert-steps", type=int, default=0, help="steps the expert drives (0 = to the episode's end)")
     p.add_argument("--label-frames-dir", default="",
                    help="store every camera's frame at each success/failure label here, for the success classifier")
     p.add_argument("--demo-ratio", type=float, default=0.5,
@@ -246,7 +267,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
                   camera_serials=[s for s in a.camera_serials.split(",") if s], run_dir=a.run_dir,
                   agent_config=a.agent_config, agent_overrides=a.agent_overrides, control_hz=a.control_hz,
                   max_env_steps=a.steps, config_file=a.config_file, checkpoint=a.checkpoint, onnx=a.onnx,
-                  episodes=a.episodes, use_teleop=a.teleop, seed=a.seed, eval_every_episodes=a.eval_every_episodes,
+                  episodes=a.episodes, use_teleop=a.teleop, use_expert=a.expert, expert_from_step=a.expert_from_step,
+                  expert_steps=a.expert_steps, seed=a.seed, eval_every_episodes=a.eval_every_episodes,
                   eval_episodes=a.eval_episodes, demo_ratio=a.demo_ratio, demo_dirs=a.demo_dir,
                   seed_replay_from=a.seed_replay_from, seed_topk_from=a.seed_topk_from,
                   label_frames_dir=a.label_frames_dir)
@@ -275,7 +297,17 @@ def main(argv: list[str] | None = None) -> int:
     code = run_graph(build_graph(g), run_dir, a.domain_id, not a.network)
     if g.mode == "train":
         _print_report(run_dir, g)
+    elif g.mode == "record":
+        _print_demo_store(run_dir)
     return code
+
+
+def _print_demo_store(run_dir: Path) -> None:
+    """Where a record run's demonstrations are and how to train with them."""
+    demos = run_dir / "learner" / "demos"
+    n = len(list(demos.glob("ep_*.npz"))) if demos.is_dir() else 0
+    print(f"mentor-run: {n} demonstration episode(s) in {demos}; train with them: mentor-run train --demo-dir {demos} "
+          f"--run-dir <new run>", flush=True)
 
 
 def _print_report(run_dir: Path, g: GraphArgs) -> None:

@@ -6,7 +6,9 @@ log line). While the operator acts, normalised actions (Float32MultiArray in [-1
 action layout: xyz [, rotation] [, gripper]) are published on ``teleop/action`` at ``rate_hz``; the
 policy node records them as interventions and the robot node executes them.
 Keyboard: w/s +x/-x, a/d +y/-y, r/f +z/-z, g toggles the gripper, space toggles takeover,
-c confirms the reset, y/n label the episode a success/failure.
+c confirms the reset, y/n label the episode a success/failure. The keys are read from stdin when it is a
+terminal (``mentor-run``), else from the controlling terminal ``/dev/tty``: under ``ros2 launch`` a node's
+stdin is not the terminal, but the launch's terminal is still the node's controlling terminal.
 """
 from __future__ import annotations
 
@@ -69,11 +71,13 @@ class TeleopNode(Node):
         self.create_subscription(Joy, "joy", self._on_joy, qos.STATE)
         self.create_timer(1.0 / self.cfg.rate_hz, self._publish)
         self.stop = threading.Event()
-        if self.cfg.keyboard and sys.stdin.isatty():
-            threading.Thread(target=self._keyboard, daemon=True).start()
+        keyboard = open_keyboard() if self.cfg.keyboard else None
+        if keyboard is not None:
+            threading.Thread(target=self._keyboard, args=(keyboard,), daemon=True).start()
             self.get_logger().info("keyboard teleop: w/s a/d r/f move, g gripper, space takeover, c confirm, y/n label")
         else:
-            self.get_logger().info("keyboard teleop off (stdin is not a TTY or keyboard:=false)")
+            self.get_logger().info("keyboard teleop off (no terminal: stdin is not a TTY and there is no "
+                                   "controlling terminal, or keyboard:=false)")
         if self.cfg.spacemouse:
             self._start_spacemouse()
 
@@ -117,15 +121,14 @@ class TeleopNode(Node):
         elif key in ("y", "n"):
             self._call_label(key == "y")
 
-    def _keyboard(self) -> None:
+    def _keyboard(self, fd: int) -> None:
         import termios
         import tty
-        fd = sys.stdin.fileno()
         old = termios.tcgetattr(fd)
         try:
             tty.setcbreak(fd)
             while not self.stop.is_set():
-                if select.select([sys.stdin], [], [], 0.1)[0]:
+                if select.select([fd], [], [], 0.1)[0]:
                     self.handle_key(os.read(fd, 1).decode(errors="ignore").lower())
         finally:
             termios.tcsetattr(fd, termios.TCSADRAIN, old)
@@ -174,6 +177,21 @@ class TeleopNode(Node):
 
     def shutdown(self) -> None:
         self.stop.set()
+
+
+def open_keyboard() -> int | None:
+    """A file descriptor of the operator's terminal: stdin when it is a TTY, else the controlling terminal
+    (``/dev/tty``, what a node started by ``ros2 launch`` from a terminal still has), else None."""
+    if sys.stdin.isatty():
+        return sys.stdin.fileno()
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:  # no controlling terminal (a service, CI, a detached session)
+        return None
+    if os.isatty(fd):
+        return fd
+    os.close(fd)
+    return None
 
 
 def main(args: list[str] | None = None) -> int:
