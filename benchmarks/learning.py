@@ -425,6 +425,7 @@ def run_benchmark(bench: LearningBenchmarkConfig, only: Optional[tuple[str, int]
                   log: Callable[[str], None] = print) -> dict:
     """Run every unfinished (config, seed), then write results.csv, the plots and summary.json."""
     bench.out.mkdir(parents=True, exist_ok=True)
+    check_same_settings(bench)
     atomic_write_text(bench.out / "benchmark.json", json.dumps(_settings(bench), indent=1))
     for seed in bench.seeds:  # seed-major: a benchmark stopped early still has every config at the first seeds
         for config in bench.configs:
@@ -436,6 +437,28 @@ def run_benchmark(bench: LearningBenchmarkConfig, only: Optional[tuple[str, int]
             log(f"[{config} seed {seed}] training {bench.steps} steps on {bench.task}")
             run_one(bench, config, seed, log)
     return summarise(bench, log)
+
+
+#: settings a set may change between invocations (which runs to do); any other change makes a different benchmark
+SET_SELECTION = ("configs", "seeds")
+
+
+def check_same_settings(bench: LearningBenchmarkConfig) -> None:
+    """Refuse to add runs to ``bench.out`` when its ``benchmark.json`` was written with other settings (budget,
+    evaluation, preset, task, demos, ...): finished runs are reused, so the set would mix two benchmarks."""
+    path = bench.out / "benchmark.json"
+    if not path.is_file():
+        return
+    try:
+        before = json.loads(path.read_text())
+    except ValueError as exc:
+        raise SystemExit(f"{path} is unreadable ({exc}); move it away to start the set afresh") from exc
+    now = _settings(bench)
+    changed = sorted(k for k in set(before) | set(now) if k not in SET_SELECTION and before.get(k) != now.get(k))
+    if changed:
+        shown = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
+        raise SystemExit(f"{bench.out} holds a benchmark with other settings ({shown}); use another --out or the "
+                         "same settings")
 
 
 def _settings(bench: LearningBenchmarkConfig) -> dict:

@@ -9,6 +9,9 @@
 #   bash benchmarks/sim_cpu_benchmark.sh <task> [out_dir] [steps] [seeds] [eval_every] [eval_episodes]
 #   bash benchmarks/sim_cpu_benchmark.sh reach benchmarks/results/reach_cpu 6000 0,1,2,3,4 1000 5
 #   bash benchmarks/sim_cpu_benchmark.sh peg_insertion benchmarks/results/peg_cpu 20000 0,1,2,3,4 2000 6
+# Environment: CONFIGS (default mentor,no_moe,no_tp,drqv2), PARALLEL (runs at a time, default 2; two sets
+# side by side at 1 each keep the machine at two processes), EXTRA (more benchmarks/learning.py arguments,
+# e.g. "--demo-dir DIR": see benchmarks/demo_benchmark.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TASK=${1:?usage: sim_cpu_benchmark.sh <task> [out_dir] [steps] [seeds] [eval_every] [eval_episodes]}
@@ -17,9 +20,12 @@ STEPS=${3:-6000}
 SEEDS=${4:-0,1,2,3,4}
 EVAL_EVERY=${5:-1000}
 EVAL_EPISODES=${6:-5}
+CONFIGS=${CONFIGS:-mentor,no_moe,no_tp,drqv2}
+PARALLEL=${PARALLEL:-2}
+EXTRA=${EXTRA:-}
 export OUT STEPS
 COMMON="--task $TASK --preset cpu --task-overlay none --torch-threads 1 --eval-every $EVAL_EVERY --eval-episodes $EVAL_EPISODES
-        --seeds $SEEDS --checkpoint-every 1000 --env-runtime camera_timeout_s=60 move_timeout_s=300"
+        --configs $CONFIGS --seeds $SEEDS --checkpoint-every 1000 --env-runtime camera_timeout_s=60 move_timeout_s=300 $EXTRA"
 export COMMON
 mkdir -p "$OUT/logs"
 run_one() {  # one (config, seed), its own log (appended: a resumed part follows the earlier one)
@@ -32,6 +38,5 @@ run_one() {  # one (config, seed), its own log (appended: a resumed part follows
   done
 }
 export -f run_one
-for seed in ${SEEDS//,/ }; do printf '%s\n' "mentor:$seed" "no_moe:$seed" "no_tp:$seed" "drqv2:$seed"; done \
-  | xargs -P 2 -I{} bash -c 'run_one {}'
+for seed in ${SEEDS//,/ }; do printf "%s:$seed\n" ${CONFIGS//,/ }; done | xargs -P "$PARALLEL" -I{} bash -c 'run_one {}'
 nice -n 19 .venv/bin/python benchmarks/learning.py $COMMON --steps "$STEPS" --out "$OUT" --summarise-only

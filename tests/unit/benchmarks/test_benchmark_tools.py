@@ -38,6 +38,11 @@ def test_learning_benchmark_writes_curves_and_resumes(tmp_path):
     logged: list[str] = []
     learning.run_benchmark(bench, log=logged.append)  # finished runs are reused, not retrained
     assert sum("finished earlier" in line for line in logged) == 2
+    # another budget in the same directory would mix two benchmarks: refused, nothing run; a narrower
+    # selection of configs and seeds is the same set
+    with pytest.raises(SystemExit, match=r"other settings \(steps: 60 -> 90"):
+        learning.run_benchmark(_bench(tmp_path, steps=90), log=lambda _msg: None)
+    assert learning.run_benchmark(_bench(tmp_path, configs=("mentor",)), log=lambda _msg: None)["configs"]
 
 
 class _KilledAt:
