@@ -34,6 +34,8 @@ ARGS = [
     ("seed_replay_from", "[]", "earlier runs' learner/replay directories copied into this run's replay, YAML list"),
     ("label_frames_dir", "", "store every camera's frame at each success/failure label here (classifier training)"),
     ("seed_topk_from", "[]", "earlier runs' learner/topk directories offered to this run's store, YAML list"),
+    ("robots", "1", "use_sim: this many simulated robots (namespaces r0..), each its own nodes, feeding one learner"),
+    ("side", "all", "the nodes this host runs: all, robot (one robot PC) or learner (the learner host)"),
 ]
 
 

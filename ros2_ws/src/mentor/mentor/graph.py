@@ -25,6 +25,8 @@ EXECUTABLES = ("sim_world_node", "camera_node", "robot_node", "episode_node", "p
 #: train: actor + learner; deploy: evaluate a policy; record: an operator (teleop) or, in sim, the scripted
 #: expert drives every episode and the learner only stores them (its demos/ directory is the demo store)
 MODES = ("train", "deploy", "record")
+#: the nodes one host runs: the whole graph, the robots' side (world/cameras, robot, episode, policy) or the learner
+SIDES = ("all", "robot", "learner")
 
 
 @dataclass
@@ -62,6 +64,8 @@ class GraphArgs:
     seed_replay_from: list[str] = field(default_factory=list)  # train: earlier runs' learner/replay dirs to copy in
     seed_topk_from: list[str] = field(default_factory=list)  # train: earlier runs' learner/topk dirs to offer
     label_frames_dir: str = ""  # store every camera's frame at each success/failure label here ("" = off)
+    robots: int = 1  # sim robots, each with its own world, robot, episode and policy nodes; one learner for all
+    side: str = "all"  # which nodes this host runs: all, robot (the robots' nodes) or learner (the learner only)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -91,6 +95,11 @@ class GraphArgs:
             raise ValueError("record needs someone to drive: use_teleop (an operator) or, in sim, use_expert")
         if self.expert_from_step < 0 or self.expert_steps < 0:
             raise ValueError("expert_from_step and expert_steps must be >= 0")
+        if self.robots < 1 or (self.robots > 1 and not self.use_sim):
+            raise ValueError(f"robots must be >= 1, and > 1 only with use_sim (got {self.robots}); real robots: one "
+                             "graph per robot PC with side robot, one learner with side learner")
+        if self.side not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}, got {self.side!r}")
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
         if not 0.0 <= self.demo_ratio <= 1.0:
@@ -115,6 +124,10 @@ class NodeSpec:
     parameters: dict = field(default_factory=dict)  # parameter name -> value (merged, final)
     remappings: dict = field(default_factory=dict)  # from -> to topic names
     primary: bool = False  # the graph is done when this node exits (learner in train, policy in deploy)
+    label: str = ""  # unique name of the process in its graph (logs, params files); "" = the node name
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.name
 
     @property
     def module(self) -> str:
@@ -244,28 +257,56 @@ def load_params_file(path: str | os.PathLike) -> dict:
 
 
 def build_graph(args: GraphArgs) -> list[NodeSpec]:
-    """The nodes of the graph for ``args``, each with its final parameter dict."""
+    """The nodes of the graph for ``args``, each with its final parameter dict.
+
+    One robot: its nodes in ``namespace``, the run's files in ``run_dir``. ``robots`` N > 1 (sim): robot
+    ``i``'s nodes in ``<namespace>/r<i>`` (transition source ``r<i>``, files in ``run_dir/r<i>``, scene seed
+    ``seed + i``) and one learner in ``namespace`` that subscribes to every ``r<i>/transitions`` and whose
+    weights and acks every policy reads. ``side`` picks the robot side or the learner side only (hosts).
+    """
     run = Path(args.run_dir).expanduser().resolve()
     ns = args.namespace.strip("/")
+    nodes: list[NodeSpec] = []
+    if args.side in ("all", "robot"):
+        if args.robots == 1:
+            nodes += _robot_nodes(args, ns, args.source, run, args.seed)
+        else:
+            learner_ns = f"/{ns}" if ns else ""
+            for i in range(args.robots):
+                robot = _robot_nodes(args, "/".join(p for p in (ns, f"r{i}") if p), f"r{i}", run / f"r{i}",
+                                     args.seed + i, label=f"r{i}_")
+                for node in robot:  # weights and acks come from the one learner
+                    if node.executable == "policy_node":
+                        node.remappings.update({"learner/ack": f"{learner_ns}/learner/ack",
+                                                "learner/weights": f"{learner_ns}/learner/weights"})
+                nodes += robot
+    if args.side in ("all", "learner") and args.mode in ("train", "record"):
+        topics = ["transitions"] if args.robots == 1 else [f"r{i}/transitions" for i in range(args.robots)]
+        nodes.append(_learner_node(args, ns, run, topics))
+    _merge_config_file(nodes, args)
+    return nodes
+
+
+def _robot_nodes(args: GraphArgs, ns: str, source: str, run: Path, seed: int, label: str = "") -> list[NodeSpec]:
+    """One robot's nodes (world or cameras, robot, episode, policy, teleop / expert) in namespace ``ns``."""
     common = {"task": args.task, "task_config": args.task_config, "use_sim": args.use_sim}
     nodes: list[NodeSpec] = []
     if args.use_sim:
         nodes.append(NodeSpec("sim_world", "sim_world_node", ns, {
             **common, "hostname": args.robot_ip, "cameras": list(args.camera_names),
-            "camera_hz": float(args.control_hz), "seed": args.seed}))
+            "camera_hz": float(args.control_hz), "seed": seed}))
     else:
         for i, cam in enumerate(args.camera_names):
             serial = args.camera_serials[i] if args.camera_serials else ""
             nodes.append(NodeSpec(f"camera_{cam}", "camera_node", ns, {"camera_name": cam, "serial": serial}))
     nodes.append(NodeSpec("robot", "robot_node", ns, {
-        **common, "robot_ip": args.robot_ip, "realtime_ignore": args.realtime_ignore or args.use_sim,
-        "seed": args.seed}))
+        **common, "robot_ip": args.robot_ip, "realtime_ignore": args.realtime_ignore or args.use_sim, "seed": seed}))
     nodes.append(NodeSpec("episode", "episode_node", ns, {
         **common, "run_dir": str(run), "max_episodes": args.episodes if args.mode != "train" else 0,
         "cameras": list(args.camera_names), "use_images": not args.use_sim,
         "label_frames_dir": args.label_frames_dir}))
     policy = {**common, "mode": args.mode, "cameras": list(args.camera_names), "control_hz": float(args.control_hz),
-              "agent_config": args.agent_config, "agent_overrides": args.agent_overrides, "source": args.source,
+              "agent_config": args.agent_config, "agent_overrides": args.agent_overrides, "source": source,
               "outbox_dir": str(run / "actor" / "outbox"), "videos_dir": str(run / "videos"),
               "summary_path": str(run / "deploy_summary.json")}
     if args.mode == "deploy":
@@ -275,22 +316,25 @@ def build_graph(args: GraphArgs) -> list[NodeSpec]:
     else:
         policy.update(eval_every_episodes=0)
     nodes.append(NodeSpec("policy", "policy_node", ns, policy, primary=args.mode == "deploy"))
-    if args.mode in ("train", "record"):
-        record = {"learn": False, "max_episodes": args.episodes} if args.mode == "record" else {}
-        nodes.append(NodeSpec("learner", "learner_node", ns, {
-            **common, "cameras": list(args.camera_names), "agent_config": args.agent_config,
-            "agent_overrides": args.agent_overrides,
-            "learner_dir": str(run / "learner"), "max_env_steps": args.max_env_steps,
-            "transition_topics": ["transitions"], "demo_ratio": args.demo_ratio, "demo_dirs": list(args.demo_dirs),
-            "seed_replay_from": list(args.seed_replay_from), "seed_topk_from": list(args.seed_topk_from),
-            **record}, primary=True))
     if args.use_teleop:
         nodes.append(NodeSpec("teleop", "teleop_node", ns, {"task": args.task, "task_config": args.task_config}))
     if args.use_expert:
         nodes.append(NodeSpec("expert", "expert_node", ns, {**common, "takeover_from_step": args.expert_from_step,
                                                             "takeover_steps": args.expert_steps}))
-    _merge_config_file(nodes, args)
+    for node in nodes:
+        node.label = label + node.name
     return nodes
+
+
+def _learner_node(args: GraphArgs, ns: str, run: Path, topics: list[str]) -> NodeSpec:
+    record = {"learn": False, "max_episodes": args.episodes} if args.mode == "record" else {}
+    return NodeSpec("learner", "learner_node", ns, {
+        "task": args.task, "task_config": args.task_config, "use_sim": args.use_sim,
+        "cameras": list(args.camera_names), "agent_config": args.agent_config, "agent_overrides": args.agent_overrides,
+        "learner_dir": str(run / "learner"), "max_env_steps": args.max_env_steps, "transition_topics": topics,
+        "demo_ratio": args.demo_ratio, "demo_dirs": list(args.demo_dirs),
+        "seed_replay_from": list(args.seed_replay_from), "seed_topk_from": list(args.seed_topk_from), **record},
+        primary=True)
 
 
 def _merge_config_file(nodes: list[NodeSpec], args: GraphArgs) -> None:
@@ -305,12 +349,12 @@ def _merge_config_file(nodes: list[NodeSpec], args: GraphArgs) -> None:
 
 
 def write_params_yaml(node: NodeSpec, directory: str | os.PathLike) -> Path:
-    """Write ``node``'s parameters as a ROS params file (``<dir>/<name>.yaml``) and return its path."""
+    """Write ``node``'s parameters as a ROS params file (``<dir>/<label>.yaml``) and return its path."""
     from mentor_policy.fileio import atomic_write_bytes
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     key = f"/{node.namespace}/{node.name}" if node.namespace else f"/{node.name}"
-    path = directory / f"{node.name}.yaml"
+    path = directory / f"{node.label}.yaml"
     atomic_write_bytes(path, yaml.safe_dump({key: {"ros__parameters": node.parameters}}, sort_keys=True).encode())
     return path

@@ -1,7 +1,8 @@
 """The end of a training run in words and one picture (pure Python; matplotlib when installed).
 
 Reads what the nodes wrote: ``<run_dir>/episodes.csv`` (the episode node: one row per episode, the
-policy's step count, return and success) and ``<run_dir>/learner/eval.csv`` (the learner: one row per
+policy's step count, return and success; with several robots ``<run_dir>/r<i>/episodes.csv``, merged in
+time) and ``<run_dir>/learner/eval.csv`` (the learner: one row per
 evaluation episode inside training, with its block and weights version). Writes
 ``<run_dir>/learning_curve.png`` (rolling success of the episodes and each evaluation block's success) and
 returns a paragraph: how long, how well the last episodes and the best evaluation block did, where the
@@ -19,6 +20,13 @@ def _rows(path: Path) -> list[dict]:
         return []
     with open(path, newline="") as fh:
         return [r for r in csv.DictReader(fh) if all(v not in (None, "") for k, v in r.items() if k != "human_label")]
+
+
+def episode_rows(run: Path) -> tuple[list[dict], list[Path]]:
+    """Every robot's episodes in the order they ended, and the files they came from."""
+    files = [f for f in [run / "episodes.csv", *sorted(run.glob("r*/episodes.csv"))] if f.is_file()]
+    rows = [r for f in files for r in _rows(f)]
+    return sorted(rows, key=lambda r: float(r["wall_time"])), files
 
 
 def eval_blocks(eval_rows: list[dict]) -> list[tuple[int, float, int]]:
@@ -63,7 +71,7 @@ def write_learning_curve(episodes: list[dict], blocks: list[tuple[int, float, in
 def run_report(run_dir: str | Path, task: str, use_sim: bool = True, window: int = 20) -> str:
     """Write the learning curve and return the paragraph (see the module docstring)."""
     run = Path(run_dir)
-    episodes = _rows(run / "episodes.csv")
+    episodes, episode_files = episode_rows(run)
     blocks = eval_blocks(_rows(run / "learner" / "eval.csv"))
     png = write_learning_curve(episodes, blocks, run / "learning_curve.png", window)
     steps = sum(int(e["steps"]) for e in episodes)
@@ -76,7 +84,8 @@ def run_report(run_dir: str | Path, task: str, use_sim: bool = True, window: int
         best = max(blocks, key=lambda b: b[1])
         text.append(f"Evaluation blocks: {len(blocks)}, the last {blocks[-1][1]:.2f}, the best {best[1]:.2f} "
                     f"(weights v{best[2]} at {best[0]} env steps, saved as learner/checkpoints/best.pt).")
-    text.append(f"Files: {run / 'learner'} (checkpoints, replay, TensorBoard in tb/), {run / 'episodes.csv'}"
+    listed = ", ".join(str(f) for f in episode_files) or str(run / "episodes.csv")
+    text.append(f"Files: {run / 'learner'} (checkpoints, replay, TensorBoard in tb/), {listed}"
                 + (f", {png}" if png else " (no learning-curve PNG: matplotlib is not installed)") + ".")
     where = "--use-sim" if use_sim else "--real --robot-ip <FCI address>"
     ckpt = run / "learner" / "checkpoints" / ("best.pt" if (run / "learner" / "checkpoints" / "best.pt").exists()

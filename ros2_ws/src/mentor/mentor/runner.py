@@ -33,6 +33,7 @@ from pathlib import Path
 
 from .graph import (
     MODES,
+    SIDES,
     GraphArgs,
     NodeSpec,
     build_graph,
@@ -49,6 +50,8 @@ def node_command(node: NodeSpec, params_file: Path) -> list[str]:
            "--params-file", str(params_file)]
     if node.namespace:
         cmd[5:5] = ["-r", f"__ns:=/{node.namespace}"]
+    for src, dst in node.remappings.items():
+        cmd += ["-r", f"{src}:={dst}"]
     return cmd
 
 
@@ -77,13 +80,15 @@ class GraphProcesses:
 
     def __init__(self, nodes: list[NodeSpec], run_dir: str | os.PathLike, env: dict[str, str] | None = None,
                  echo: tuple[str, ...] = ()) -> None:
-        self.nodes = {n.name: n for n in nodes}
+        self.nodes = {n.label: n for n in nodes}  # by label: unique even when robots share node names
+        if len(self.nodes) != len(nodes):
+            raise ValueError(f"node labels must be unique in a graph, got {[n.label for n in nodes]}")
         self.run_dir = Path(run_dir)
         self.env = env if env is not None else node_env()
         self.echo = echo
         self.procs: dict[str, subprocess.Popen] = {}
         self._threads: list[threading.Thread] = []
-        self.params_files = {n.name: write_params_yaml(n, self.run_dir / "params") for n in nodes}
+        self.params_files = {n.label: write_params_yaml(n, self.run_dir / "params") for n in nodes}
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
 
     def log_path(self, name: str) -> Path:
@@ -170,14 +175,14 @@ def nodes_already_running(nodes: list[NodeSpec], env: dict[str, str], wait_s: fl
 
 def run_graph(nodes: list[NodeSpec], run_dir: Path, domain_id: int | None, localhost_only: bool) -> int:
     """Run until the primary node exits, another node dies, or Ctrl-C. Returns an exit code."""
-    primary = next((n.name for n in nodes if n.primary), None)
+    primary = next((n.label for n in nodes if n.primary), None)
     env = node_env(domain_id, localhost_only)
     taken = nodes_already_running(nodes, env)
     if taken:
         print(f"mentor-run: nodes {taken} already run in ROS_DOMAIN_ID={env.get('ROS_DOMAIN_ID', '0')}: another "
               "MENTOR graph is up. Stop it, or give this one its own --domain-id or --namespace.", file=sys.stderr)
         return 4
-    graph = GraphProcesses(nodes, run_dir, env, echo=tuple(n.name for n in nodes if n.primary))
+    graph = GraphProcesses(nodes, run_dir, env, echo=tuple(n.label for n in nodes if n.primary))
     print(f"mentor-run: DDS transport: {dds_transport(env)[0]}")
     warning = transport_warning(env)
     if warning:
@@ -257,6 +262,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
                    help="train: an earlier run's learner/replay to copy into this run's replay; repeatable")
     p.add_argument("--seed-topk-from", action="append", default=[], metavar="DIR",
                    help="train: an earlier run's learner/topk to offer to this run's top-K store; repeatable")
+    p.add_argument("--robots", type=int, default=1,
+                   help="sim: this many robots (namespaces r0..r<N-1>, each its own world, robot, episode and policy "
+                        "nodes) feeding one learner")
+    p.add_argument("--side", choices=list(SIDES), default="all",
+                   help="run only the robot side or only the learner side of the graph (actor and learner on "
+                        "different hosts: use --network and the same --domain-id on both)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: inherited)")
     p.add_argument("--network", action="store_true",
@@ -271,7 +282,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
                   expert_steps=a.expert_steps, seed=a.seed, eval_every_episodes=a.eval_every_episodes,
                   eval_episodes=a.eval_episodes, demo_ratio=a.demo_ratio, demo_dirs=a.demo_dir,
                   seed_replay_from=a.seed_replay_from, seed_topk_from=a.seed_topk_from,
-                  label_frames_dir=a.label_frames_dir)
+                  label_frames_dir=a.label_frames_dir, robots=a.robots, side=a.side)
     return a, g
 
 
