@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from .graph import (
     MODES,
@@ -42,6 +43,7 @@ from .graph import (
     transport_warning,
     write_params_yaml,
 )
+from .progress import ProgressDisplay, TrainingProgress
 
 
 def node_command(node: NodeSpec, params_file: Path) -> list[str]:
@@ -74,18 +76,19 @@ def node_env(domain_id: int | None = None, localhost_only: bool = True) -> dict[
 class GraphProcesses:
     """Starts, watches and stops the processes of one graph (also used by the graph tests).
 
-    Node logs go to ``<run_dir>/logs/<name>.log`` (appended across restarts); ``echo`` names
-    nodes whose output is also copied to this process's stdout.
+    Node logs go to ``<run_dir>/logs/<label>.log`` (appended across restarts); ``echo`` names nodes whose
+    output is also handed to ``on_line(label, line)`` (default: copied to this process's stdout).
     """
 
     def __init__(self, nodes: list[NodeSpec], run_dir: str | os.PathLike, env: dict[str, str] | None = None,
-                 echo: tuple[str, ...] = ()) -> None:
+                 echo: tuple[str, ...] = (), on_line: Callable[[str, str], None] | None = None) -> None:
         self.nodes = {n.label: n for n in nodes}  # by label: unique even when robots share node names
         if len(self.nodes) != len(nodes):
             raise ValueError(f"node labels must be unique in a graph, got {[n.label for n in nodes]}")
         self.run_dir = Path(run_dir)
         self.env = env if env is not None else node_env()
         self.echo = echo
+        self.on_line = on_line or (lambda name, line: (sys.stdout.write(f"[{name}] {line}"), sys.stdout.flush()))
         self.procs: dict[str, subprocess.Popen] = {}
         self._threads: list[threading.Thread] = []
         self.params_files = {n.label: write_params_yaml(n, self.run_dir / "params") for n in nodes}
@@ -112,8 +115,7 @@ class GraphProcesses:
                 log.write(line)
                 log.flush()
                 if name in self.echo:
-                    sys.stdout.write(f"[{name}] {line.decode(errors='replace')}")
-                    sys.stdout.flush()
+                    self.on_line(name, line.decode(errors="replace"))
 
     def start_all(self) -> None:
         for name in self.nodes:
@@ -173,8 +175,12 @@ def nodes_already_running(nodes: list[NodeSpec], env: dict[str, str], wait_s: fl
     return sorted(n.qualified_name for n in nodes if n.qualified_name in visible)
 
 
-def run_graph(nodes: list[NodeSpec], run_dir: Path, domain_id: int | None, localhost_only: bool) -> int:
-    """Run until the primary node exits, another node dies, or Ctrl-C. Returns an exit code."""
+def run_graph(nodes: list[NodeSpec], run_dir: Path, domain_id: int | None, localhost_only: bool,
+              target_steps: int = 0) -> int:
+    """Run until the primary node exits, another node dies, or Ctrl-C. Returns an exit code.
+
+    With a learner (train, record) its lines feed a status display (:mod:`mentor.progress`) against
+    ``target_steps`` env steps (0 = none); the other nodes' output stays in their log files."""
     primary = next((n.label for n in nodes if n.primary), None)
     env = node_env(domain_id, localhost_only)
     taken = nodes_already_running(nodes, env)
@@ -182,7 +188,10 @@ def run_graph(nodes: list[NodeSpec], run_dir: Path, domain_id: int | None, local
         print(f"mentor-run: nodes {taken} already run in ROS_DOMAIN_ID={env.get('ROS_DOMAIN_ID', '0')}: another "
               "MENTOR graph is up. Stop it, or give this one its own --domain-id or --namespace.", file=sys.stderr)
         return 4
-    graph = GraphProcesses(nodes, run_dir, env, echo=tuple(n.label for n in nodes if n.primary))
+    display = ProgressDisplay(TrainingProgress(target_steps)) if primary == "learner" else None
+    graph = GraphProcesses(nodes, run_dir, env, echo=tuple(n.label for n in nodes if n.primary),
+                           on_line=display.line if display else None)
+    say = display.write if display is not None else print  # above the status bar while it is shown
     print(f"mentor-run: DDS transport: {dds_transport(env)[0]}")
     warning = transport_warning(env)
     if warning:
@@ -193,10 +202,12 @@ def run_graph(nodes: list[NodeSpec], run_dir: Path, domain_id: int | None, local
     try:
         while True:
             time.sleep(0.5)
+            if display is not None:
+                display.refresh()
             exited = graph.exited()
             if primary in exited:
                 code = exited[primary]
-                print(f"mentor-run: {primary} finished (exit code {code}); stopping the graph")
+                say(f"mentor-run: {primary} finished (exit code {code}); stopping the graph")
                 break
             dead = {n: c for n, c in exited.items() if n != primary}
             if dead:
@@ -205,9 +216,11 @@ def run_graph(nodes: list[NodeSpec], run_dir: Path, domain_id: int | None, local
                 code = 3
                 break
     except KeyboardInterrupt:
-        print("mentor-run: interrupted (Ctrl-C / SIGTERM), stopping the graph")
+        say("mentor-run: interrupted (Ctrl-C / SIGTERM), stopping the graph")
     finally:
         codes = graph.stop_all()
+        if display is not None:
+            display.close()
         print(f"mentor-run: exit codes {codes}")
     return code
 
@@ -305,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     a, g = parse_args(argv)
     run_dir = Path(g.run_dir).expanduser().resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    code = run_graph(build_graph(g), run_dir, a.domain_id, not a.network)
+    code = run_graph(build_graph(g), run_dir, a.domain_id, not a.network, target_steps=g.max_env_steps)
     if g.mode == "train":
         _print_report(run_dir, g)
     elif g.mode == "record":
