@@ -54,7 +54,7 @@ COPY robot_envs ./robot_envs
 COPY calibration ./calibration
 RUN pip install --upgrade pip \
     && pip install ${TORCH_PIP_ARGS} "${TORCH_SPEC}" \
-    && pip install -c docker/constraints.txt ".[sim,robot,dev]"
+    && pip install -c docker/constraints.txt ".[sim,robot,dev,data]"
 
 # The ament_python package; the top-level launch/ directory is installed into its share/ by setup.py.
 COPY launch ./launch

@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml ros2_ws/src/mentor/setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH_PIN)"
-	$(PIP) install -q -e ".[sim,robot,ros-wheels,dev]"
+	$(PIP) install -q -e ".[sim,robot,ros-wheels,dev,data]"
 	$(PIP) install -q -e ros2_ws/src/mentor
 	bash scripts/install_suites.sh $(VENV)
 	@touch $(STAMP)

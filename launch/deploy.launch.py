@@ -27,6 +27,7 @@ ARGS = [
     ("use_teleop", "true", "start the teleop node (reset confirmation, success labels)"),
     ("realtime_ignore", "false", "franky RealtimeConfig.Ignore (only without a PREEMPT_RT kernel)"),
     ("seed", "0", "seed of scene randomisation and reset noise"),
+    ("bag_dir", "", "record the graph's topics into MCAP files (ros2 bag's format) in this directory ('' = off)"),
 ]
 
 

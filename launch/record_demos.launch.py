@@ -29,6 +29,7 @@ ARGS = [
     ("use_expert", "false", "sim: the task's scripted expert drives every episode"),
     ("realtime_ignore", "false", "franky RealtimeConfig.Ignore (only without a PREEMPT_RT kernel)"),
     ("seed", "0", "seed of scene randomisation and reset noise"),
+    ("bag_dir", "", "record the graph's topics into MCAP files (ros2 bag's format) in this directory ('' = off)"),
     ("label_frames_dir", "", "store every camera's frame at each success/failure label here (classifier training)"),
 ]
 

@@ -26,6 +26,7 @@ ARGS = [
     ("use_teleop", "true", "start the teleop node (keyboard / joystick / SpaceMouse)"),
     ("realtime_ignore", "false", "franky RealtimeConfig.Ignore (only without a PREEMPT_RT kernel)"),
     ("seed", "0", "seed of scene randomisation and reset noise"),
+    ("bag_dir", "", "record the graph's topics into MCAP files (ros2 bag's format) in this directory ('' = off)"),
     ("eval_every_episodes", "20",
      "a block of deterministic evaluation episodes after every N training episodes (0 = none)"),
     ("eval_episodes", "5", "episodes per evaluation block; the best block's weights go to checkpoints/best.pt"),

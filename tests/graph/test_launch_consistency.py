@@ -18,7 +18,8 @@ LAUNCH = ROOT / "launch"
 NODE_CONFIGS = {"sim_world_node": "SimWorldNodeConfig", "camera_node": "CameraNodeConfig",
                 "robot_node": "RobotNodeConfig", "episode_node": "EpisodeNodeConfig",
                 "policy_node": "PolicyNodeConfig", "learner_node": "LearnerNodeConfig",
-                "teleop_node": "TeleopNodeConfig", "expert_node": "ExpertNodeConfig"}
+                "teleop_node": "TeleopNodeConfig", "expert_node": "ExpertNodeConfig",
+                "recorder_node": "RecorderNodeConfig"}
 
 
 def _known_params(exe: str) -> set[str]:

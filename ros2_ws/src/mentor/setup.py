@@ -12,7 +12,7 @@ from setuptools import setup
 PACKAGE = "mentor"
 HERE = Path(__file__).resolve().parent
 NODES = ["sim_world_node", "camera_node", "robot_node", "episode_node", "policy_node", "learner_node", "teleop_node",
-         "expert_node"]
+         "expert_node", "recorder_node"]
 
 
 def _files(pattern: str) -> list[str]:

@@ -21,7 +21,7 @@ from robot_envs.netaddr import check_sim_address
 
 #: node executables: each is a console script and the module ``mentor.<executable>`` (``python -m``)
 EXECUTABLES = ("sim_world_node", "camera_node", "robot_node", "episode_node", "policy_node", "learner_node",
-               "teleop_node", "expert_node")
+               "teleop_node", "expert_node", "recorder_node")
 #: train: actor + learner; deploy: evaluate a policy; record: an operator (teleop) or, in sim, the scripted
 #: expert drives every episode and the learner only stores them (its demos/ directory is the demo store)
 MODES = ("train", "deploy", "record")
@@ -64,6 +64,7 @@ class GraphArgs:
     seed_replay_from: list[str] = field(default_factory=list)  # train: earlier runs' learner/replay dirs to copy in
     seed_topk_from: list[str] = field(default_factory=list)  # train: earlier runs' learner/topk dirs to offer
     label_frames_dir: str = ""  # store every camera's frame at each success/failure label here ("" = off)
+    bag_dir: str = ""  # record each robot's topics into MCAP files here (recorder_node; "" = off)
     robots: int = 1  # sim robots, each with its own world, robot, episode and policy nodes; one learner for all
     side: str = "all"  # which nodes this host runs: all, robot (the robots' nodes) or learner (the learner only)
 
@@ -321,6 +322,10 @@ def _robot_nodes(args: GraphArgs, ns: str, source: str, run: Path, seed: int, la
     if args.use_expert:
         nodes.append(NodeSpec("expert", "expert_node", ns, {**common, "takeover_from_step": args.expert_from_step,
                                                             "takeover_steps": args.expert_steps}))
+    if args.bag_dir:
+        bags = Path(args.bag_dir).expanduser().resolve()
+        nodes.append(NodeSpec("recorder", "recorder_node", ns,
+                              {"bag_dir": str(bags), "cameras": list(args.camera_names)}))
     for node in nodes:
         node.label = label + node.name
     return nodes

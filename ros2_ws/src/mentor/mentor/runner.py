@@ -275,6 +275,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
                    help="train: an earlier run's learner/replay to copy into this run's replay; repeatable")
     p.add_argument("--seed-topk-from", action="append", default=[], metavar="DIR",
                    help="train: an earlier run's learner/topk to offer to this run's top-K store; repeatable")
+    p.add_argument("--bag", default="", metavar="DIR",
+                   help="record the graph's topics (images, actions, poses, episode events, timing) into MCAP files "
+                        "in DIR (ros2 bag's format)")
     p.add_argument("--robots", type=int, default=1,
                    help="sim: this many robots (namespaces r0..r<N-1>, each its own world, robot, episode and policy "
                         "nodes) feeding one learner")
@@ -295,7 +298,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
                   expert_steps=a.expert_steps, seed=a.seed, eval_every_episodes=a.eval_every_episodes,
                   eval_episodes=a.eval_episodes, demo_ratio=a.demo_ratio, demo_dirs=a.demo_dir,
                   seed_replay_from=a.seed_replay_from, seed_topk_from=a.seed_topk_from,
-                  label_frames_dir=a.label_frames_dir, robots=a.robots, side=a.side)
+                  label_frames_dir=a.label_frames_dir, robots=a.robots, side=a.side,
+                  bag_dir=a.bag)
     return a, g
 
 
