@@ -174,9 +174,12 @@ class EpisodeJournal:
 
         The journal file stays until :meth:`discard` is called after the replay made it durable.
         """
-        records = [r for r, _ in self.read(episode_key, repair=True)]
+        pairs = self.read(episode_key, repair=True)
         self._close_file(episode_key)
-        return records_to_episode(records)
+        episode = records_to_episode([r for r, _ in pairs])
+        # the weights version each step's action came from (-1: not recorded, e.g. a teleop-only recorder)
+        episode["weights_version"] = np.array([int((m or {}).get("weights_version", -1)) for _, m in pairs], np.int64)
+        return episode
 
     def discard(self, episode_key: str) -> None:
         """Delete an episode's journal (call only once the episode is durable elsewhere)."""

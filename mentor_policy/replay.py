@@ -36,6 +36,9 @@ from mentor_policy.specs import EnvSpec
 log = logging.getLogger(__name__)
 
 EPISODE_KEYS = ("image", "proprio", "action", "reward", "discount", "intervention")
+#: per-step arrays an episode file may also hold (T+1,): each step's success flag and the policy weights version
+#: that chose its action (kept for datasets and exports; sampling does not use them)
+OPTIONAL_KEYS = {"success": bool, "weights_version": np.int64}
 # ep_<index>_<transitions>[.<key>].npz; the key (e.g. the learner's journal key) makes adding idempotent
 _EPISODE_RE = re.compile(r"^ep_(\d{9})_(\d+)(?:\.([A-Za-z0-9][A-Za-z0-9_.-]{0,127}))?\.npz$")
 _TMP_PREFIX = ".tmp-"
@@ -151,6 +154,12 @@ def validate_episode(episode: dict[str, Any], spec: EnvSpec) -> dict[str, np.nda
             out[key] = arr
     if np.any((out["discount"] < 0) | (out["discount"] > 1)):
         raise ReplayError("episode['discount'] values must lie in [0, 1]")
+    for key, dtype in OPTIONAL_KEYS.items():
+        if key in episode:
+            arr = np.asarray(episode[key])
+            if arr.shape != (n,):
+                raise ReplayError(f"episode[{key!r}] has shape {arr.shape}, expected {(n,)}")
+            out[key] = arr.astype(dtype, copy=False)
     return out
 
 
@@ -165,7 +174,7 @@ def load_episode_file(path: str | os.PathLike, spec: EnvSpec) -> dict[str, np.nd
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            episode = {k: data[k] for k in data.files if k in EPISODE_KEYS}
+            episode = {k: data[k] for k in data.files if k in EPISODE_KEYS or k in OPTIONAL_KEYS}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ReplayError(f"cannot read episode file {path}: {type(exc).__name__}: {exc}") from exc
     try:
