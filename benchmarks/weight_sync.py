@@ -9,6 +9,11 @@ the frame-triggered ticks swap at the same point. Also prints how long the swap 
 the tick (``load_state_dict``; the policy node logs it).
 
     .venv/bin/python benchmarks/weight_sync.py [--configs tiny,paper] [--repeats 10] [--control-hz 10]
+
+Across two hosts (root): ``--veth`` runs the policy node in one network namespace and this publisher in
+another, joined by a veth pair (benchmarks/veth.py), DDS over UDP on it; ``--netem 20,1`` adds 20 ms delay
+and 1% loss on both ends (tc netem; refused with the reason on a kernel without it), ``--rate 20mbit`` a
+token-bucket bandwidth limit.
 """
 from __future__ import annotations
 
@@ -51,12 +56,13 @@ def swap_times_ms(policy_log: str) -> list[float]:
     return [float(m) for m in re.findall(r"swapped in ([0-9.]+) ms", policy_log)]
 
 
-def measure(agent_config: str, repeats: int, control_hz: float, task: str) -> tuple[list[float], int, list[float]]:
+def measure(agent_config: str, repeats: int, control_hz: float, task: str, prefix: tuple[str, ...] = (),
+            network: bool = False) -> tuple[list[float], int, list[float]]:
     tmp = Path(tempfile.mkdtemp(prefix="mentor_bench_weights_"))
     spec = NodeSpec("policy", "policy_node", "", {
         "mode": "train", "task": task, "cameras": ["front"], "control_hz": control_hz, "agent_config": agent_config,
         "outbox_dir": str(tmp / "outbox"), "source": "bench", "tick_source": "timer"})
-    graph = GraphProcesses([spec], tmp, node_env())
+    graph = GraphProcesses([spec], tmp, node_env(localhost_only=not network), prefix=prefix)
     node = rclpy.create_node(f"bench_weights_{agent_config}")
     seen: dict[int, float] = {}
     node.create_subscription(Int64, "policy/weights_version", lambda m: seen.setdefault(m.data, time.monotonic()),
@@ -103,11 +109,21 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--control-hz", type=float, default=10.0)
     p.add_argument("--task", default="reach")
+    p.add_argument("--veth", action="store_true", help="policy node and publisher on two hosts (network namespaces)")
+    p.add_argument("--netem", default="", metavar="DELAY_MS,LOSS_PCT", help="with --veth: tc netem on the link")
+    p.add_argument("--rate", default="", help="with --veth: a tc tbf bandwidth limit, e.g. 20mbit")
+    p.add_argument("--policy-prefix", default="", help=argparse.SUPPRESS)  # internal: the run inside the namespace
     a = p.parse_args()
+    if a.veth:
+        return across_veth(a)
+    prefix = tuple(a.policy_prefix.split()) if a.policy_prefix else ()
+    if prefix:  # inside a namespace: discover over the veth
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "SUBNET"
+        os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "UDPv4"
     rclpy.init()
     try:
         for cfg in a.configs.split(","):
-            lat, size, swaps = measure(cfg, a.repeats, a.control_hz, a.task)
+            lat, size, swaps = measure(cfg, a.repeats, a.control_hz, a.task, prefix, network=bool(prefix))
             ms = np.array(lat) * 1e3
             print(f"weights {cfg}: payload {size / 1e6:.2f} MB, publish -> acting ({a.repeats} swaps, control "
                   f"{a.control_hz:.0f} Hz): p50 {np.percentile(ms, 50):.0f} ms  p99 {np.percentile(ms, 99):.0f} ms  "
@@ -118,6 +134,36 @@ def main() -> int:
     finally:
         rclpy.try_shutdown()
     return 0
+
+
+def across_veth(a) -> int:
+    """Re-run this benchmark inside namespace b with the policy node in namespace a (see module docstring)."""
+    import subprocess
+
+    from benchmarks import veth
+
+    why = veth.available()
+    if why:
+        print(f"--veth needs two network namespaces: {why}", file=sys.stderr)
+        return 2
+    with veth.VethPair() as net:
+        link = "plain veth"
+        if a.netem:
+            delay, loss = (float(x) for x in a.netem.split(","))
+            if not net.netem_available():
+                print("tc netem is not available in this kernel (no sch_netem qdisc): delay/loss cannot be "
+                      "emulated here", file=sys.stderr)
+                return 2
+            net.impair(delay, loss)
+            link = f"veth, netem delay {delay:g} ms, loss {loss:g}%"
+        if a.rate:
+            net.limit_rate(a.rate)
+            link = f"veth, tbf rate {a.rate}"
+        print(f"link: {link}", flush=True)
+        cmd = net.prefix("b") + [sys.executable, __file__, "--configs", a.configs, "--repeats", str(a.repeats),
+                                 "--control-hz", str(a.control_hz), "--task", a.task,
+                                 "--policy-prefix", " ".join(net.prefix("a"))]
+        return subprocess.run(cmd).returncode
 
 
 if __name__ == "__main__":

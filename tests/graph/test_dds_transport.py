@@ -57,10 +57,11 @@ def test_node_env_selects_udp_and_keeps_a_users_choice():
     assert profile == package_config_dir() / LOCALHOST_UDP_PROFILE and profile.is_file()
     text = profile.read_text()
     assert "<useBuiltinTransports>false</useBuiltinTransports>" in text and "<address>127.0.0.1</address>" in text
-    assert node_dds_env(localhost_only=False, environ={}) == {"FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"}
+    assert node_dds_env(localhost_only=False, environ={}) == {"FASTDDS_BUILTIN_TRANSPORTS": "UDPv4",
+                                                              "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
     mine = {"FASTDDS_DEFAULT_PROFILES_FILE": "/etc/my_dds.xml"}
     assert node_dds_env(True, mine) == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
-    assert node_dds_env(False, mine) == {}
+    assert node_dds_env(False, mine) == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
 
 
 @pytest.mark.skipif(not SHM.is_dir(), reason="no /dev/shm on this OS: Fast DDS shared memory cannot be observed")

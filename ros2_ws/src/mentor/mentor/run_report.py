@@ -29,6 +29,11 @@ def episode_rows(run: Path) -> tuple[list[dict], list[Path]]:
     return sorted(rows, key=lambda r: float(r["wall_time"])), files
 
 
+def _has_matplotlib() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def eval_blocks(eval_rows: list[dict]) -> list[tuple[int, float, int]]:
     """``(env_steps at the block's end, success rate, weights version)`` per evaluation block, in order."""
     blocks: dict[int, list[dict]] = {}
@@ -86,7 +91,8 @@ def run_report(run_dir: str | Path, task: str, use_sim: bool = True, window: int
                     f"(weights v{best[2]} at {best[0]} env steps, saved as learner/checkpoints/best.pt).")
     listed = ", ".join(str(f) for f in episode_files) or str(run / "episodes.csv")
     text.append(f"Files: {run / 'learner'} (checkpoints, replay, TensorBoard in tb/), {listed}"
-                + (f", {png}" if png else " (no learning-curve PNG: matplotlib is not installed)") + ".")
+                + (f", {png}" if png else " (no learning-curve PNG: " + ("matplotlib is not installed"
+                   if not _has_matplotlib() else "no episodes or evaluations here") + ")") + ".")
     where = "--use-sim" if use_sim else "--real --robot-ip <FCI address>"
     ckpt = run / "learner" / "checkpoints" / ("best.pt" if (run / "learner" / "checkpoints" / "best.pt").exists()
                                                else "latest.pt")

@@ -78,16 +78,19 @@ class GraphProcesses:
 
     Node logs go to ``<run_dir>/logs/<label>.log`` (appended across restarts); ``echo`` names nodes whose
     output is also handed to ``on_line(label, line)`` (default: copied to this process's stdout).
+    ``prefix`` goes before every node's command (e.g. ``ip netns exec <ns>``: the node runs on another host).
     """
 
     def __init__(self, nodes: list[NodeSpec], run_dir: str | os.PathLike, env: dict[str, str] | None = None,
-                 echo: tuple[str, ...] = (), on_line: Callable[[str, str], None] | None = None) -> None:
+                 echo: tuple[str, ...] = (), on_line: Callable[[str, str], None] | None = None,
+                 prefix: tuple[str, ...] | list[str] = ()) -> None:
         self.nodes = {n.label: n for n in nodes}  # by label: unique even when robots share node names
         if len(self.nodes) != len(nodes):
             raise ValueError(f"node labels must be unique in a graph, got {[n.label for n in nodes]}")
         self.run_dir = Path(run_dir)
         self.env = env if env is not None else node_env()
         self.echo = echo
+        self.prefix = list(prefix)
         self.on_line = on_line or (lambda name, line: (sys.stdout.write(f"[{name}] {line}"), sys.stdout.flush()))
         self.procs: dict[str, subprocess.Popen] = {}
         self._threads: list[threading.Thread] = []
@@ -101,7 +104,7 @@ class GraphProcesses:
         """Start (or restart) node ``name``; its stdout+stderr go to its log file."""
         if name in self.procs and self.procs[name].poll() is None:
             raise RuntimeError(f"node {name} is already running (pid {self.procs[name].pid})")
-        proc = subprocess.Popen(node_command(self.nodes[name], self.params_files[name]), env=self.env,
+        proc = subprocess.Popen(self.prefix + node_command(self.nodes[name], self.params_files[name]), env=self.env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs[name] = proc
         t = threading.Thread(target=self._pump, args=(name, proc), daemon=True)
