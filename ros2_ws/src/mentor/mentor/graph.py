@@ -163,9 +163,9 @@ def node_dds_env(localhost_only: bool = True, environ: dict[str, str] | None = N
     transports, shared memory included; the profile alone keeps the traffic on this machine. Unicast
     discovery over loopback takes about 2.5 s longer than over shared memory. Otherwise: Fast DDS's
     UDPv4 built-in transport on every interface, discovery range SUBNET (also over an inherited
-    ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``: the graph was asked to reach other hosts). A user's own Fast DDS profile or transport choice
-    (:data:`USER_DDS_VARIABLES` in ``environ``, default ``os.environ``) is kept: then only the
-    discovery range is set.
+    ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``: the graph was asked to reach other hosts). A user's
+    own Fast DDS profile or transport choice (:data:`USER_DDS_VARIABLES` in ``environ``, default
+    ``os.environ``) is kept: then only the discovery range is set.
     """
     environ = os.environ if environ is None else environ
     if any(environ.get(name) for name in USER_DDS_VARIABLES):
