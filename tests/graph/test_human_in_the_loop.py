@@ -2,18 +2,18 @@
 standing in for the operator at the teleop device:
 
 - ``record`` mode: the expert drives whole episodes, the learner stores them without updating and exits;
-  its ``demos/`` is a demo store. Meanwhile the test, as the operator, labels frames (success/failure
-  keys = ``episode/label_success``); a classifier trained on them reports its held-out accuracy, and the
-  episode node's reward switches to it by configuration.
+  its ``demos/`` is a demo store. Meanwhile the expert, as the operator, labels frames every 0.3 s with
+  the sim's own success flag (the success/failure keys = ``episode/label_success``); a classifier trained
+  on them reports its held-out accuracy, and the episode node's reward switches to it by configuration.
 - ``train`` mode with an intervention mid-episode: the intervened steps are flagged in the replay and
   the demonstration buffer, and the learner's batches draw ``demo_ratio`` of their rows from the latter.
 """
 from __future__ import annotations
 
+import csv
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +23,8 @@ import yaml
 rclpy = pytest.importorskip("rclpy")
 pytest.importorskip("franky_sim")
 from _graph_util import AGENT_OVERRIDES, wait_for, write_run_config  # noqa: E402
-from std_msgs.msg import Float32MultiArray, String  # noqa: E402
-from std_srvs.srv import SetBool  # noqa: E402
 
-from mentor import qos, wire  # noqa: E402
+from mentor import wire  # noqa: E402
 from mentor.graph import GraphArgs, NodeSpec, build_graph, write_params_yaml  # noqa: E402
 from mentor.runner import GraphProcesses, node_env  # noqa: E402
 from mentor_policy.specs import EnvSpec  # noqa: E402
@@ -34,36 +32,6 @@ from robot_envs.labels import LabelStore  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim, pytest.mark.slow]
 SPEC = EnvSpec(frame_channels=3, image_size=(84, 84), proprio_dim=4, action_dim=3)
-
-
-class Labeller:
-    """The operator's success/failure keys: while an episode runs, label the current frame every
-    ``period_s`` with what the episode node reports (``episode/reward``'s success flag)."""
-
-    def __init__(self, period_s: float = 0.3) -> None:
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx)
-        self.node = rclpy.create_node("hil_test_operator", context=self.ctx)
-        self.success, self.phase, self.answers = None, None, []
-        self.node.create_subscription(Float32MultiArray, "episode/reward",
-                                      lambda m: setattr(self, "success", bool(m.data[1] > 0.5)), qos.STATE)
-        self.node.create_subscription(String, "episode/status",
-                                      lambda m: setattr(self, "phase", wire.msg_to_json(m)["phase"]), qos.LATCHED)
-        self.client = self.node.create_client(SetBool, "episode/label_success")
-        self.node.create_timer(period_s, self._label)
-        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
-        threading.Thread(target=self.executor.spin, daemon=True).start()
-
-    def _label(self) -> None:
-        if self.phase == "RUNNING" and self.success is not None and self.client.service_is_ready():
-            future = self.client.call_async(SetBool.Request(data=self.success))
-            future.add_done_callback(lambda f: self.answers.append(f.result().message if f.result() else ""))
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.ctx)
 
 
 def _episodes(directory: Path) -> list[dict]:
@@ -79,22 +47,21 @@ def recorded(tmp_path_factory):
     task_yaml.write_text(yaml.safe_dump({"episode_length": 80}))
     args = GraphArgs(mode="record", task="reach", task_config=str(task_yaml), use_sim=True, run_dir=str(tmp / "run"),
                      agent_config="tiny", agent_overrides=AGENT_OVERRIDES, config_file=str(params), episodes=3,
-                     use_expert=True, label_frames_dir=str(tmp / "labels"))
+                     use_expert=True, expert_label_every_s=0.3, label_frames_dir=str(tmp / "labels"))
     graph = GraphProcesses(build_graph(args), tmp / "run", node_env())
-    operator = Labeller()
     graph.start_all()
     try:
         wait_for(graph, "the learner to store 3 episodes and exit", lambda: "learner" in graph.exited(), 400)
         assert graph.exited()["learner"] == 0, graph.read_log("learner")[-3000:]
         learner_log = graph.read_log("learner")
+        episode_log = graph.read_log("episode")
     finally:
         graph.stop_all()
-        operator.close()
     clf = tmp / "clf.pt"
     trained = subprocess.run([sys.executable, "-m", "robot_envs.labels", "train", "--labels", str(tmp / "labels"),
                               "--camera", "front", "--out", str(clf), "--holdout", "0.34", "--train-steps", "300"],
                              capture_output=True, text=True, timeout=600)
-    return {"tmp": tmp, "run": tmp / "run", "learner_log": learner_log, "answers": list(operator.answers),
+    return {"tmp": tmp, "run": tmp / "run", "learner_log": learner_log, "episode_log": episode_log,
             "train": trained, "clf": clf}
 
 
@@ -123,7 +90,8 @@ def test_labels_from_the_graph_train_a_classifier_with_a_heldout_report(recorded
     assert len(frames["success"]) >= 3 and len(frames["failure"]) >= 3, {k: len(v) for k, v in frames.items()}
     assert all(im.ndim == 3 and im.shape[2] == 3 and im.dtype == np.uint8  # (episode id, rendered RGB frame)
                for _eid, im in frames["success"] + frames["failure"])
-    assert any("frame(s) stored" in a for a in recorded["answers"])
+    with open(recorded["run"] / "episodes.csv", newline="") as fh:  # each episode's (last) operator label
+        assert all(row["human_label"] in ("0", "1") for row in csv.DictReader(fh))
     out = recorded["train"]
     assert out.returncode == 0, out.stderr[-3000:]
     acc = re.search(r"held-out balanced accuracy ([0-9.]+)", out.stdout)

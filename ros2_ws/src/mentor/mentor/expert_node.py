@@ -10,6 +10,10 @@ as it does for the keyboard, a joystick or a SpaceMouse.
 ``takeover_from_step`` 0 and ``takeover_steps`` 0: the expert drives whole episodes (``mentor-run record
 --expert``: a demo store). ``takeover_from_step`` k > 0: the policy acts first and the expert takes over
 at step k (an intervention mid-episode), for ``takeover_steps`` steps (0 = to the end).
+``label_every_s`` > 0: the scripted operator also presses the success/failure keys: every that many seconds
+of a running episode it calls ``episode/label_success`` with the episode node's own success flag of the
+moment (``episode/reward``), so a graph with ``label_frames_dir`` collects labelled frames for the success
+classifier without a person.
 Sim only: a real graph has no privileged poses, and the node refuses to start with ``use_sim`` false.
 """
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from std_msgs.msg import Float32MultiArray, String
+from std_srvs.srv import SetBool
 
 from robot_envs.experts import new_expert
 
@@ -39,12 +44,14 @@ class ExpertNodeConfig:
                                                                  "(0 = whole episodes)"})
     takeover_steps: int = field(default=0, metadata={"help": "steps the expert drives, then lets go (0 = to the "
                                                              "episode's end)"})
+    label_every_s: float = field(default=0.0, metadata={"help": "label the current frame success/failure (the "
+                                                                "sim's own flag) this often [s]; 0 = never"})
 
     def __post_init__(self) -> None:
         if not self.use_sim:
             raise ValueError("expert_node is sim only: a real graph has no privileged object poses (use teleop)")
-        if self.rate_hz <= 0 or self.takeover_from_step < 0 or self.takeover_steps < 0:
-            raise ValueError("rate_hz must be > 0, takeover_from_step and takeover_steps >= 0")
+        if self.rate_hz <= 0 or self.takeover_from_step < 0 or self.takeover_steps < 0 or self.label_every_s < 0:
+            raise ValueError("rate_hz must be > 0, takeover_from_step, takeover_steps and label_every_s >= 0")
 
 
 class _PoseView:
@@ -74,6 +81,11 @@ class ExpertNode(Node):
         self.pub = self.create_publisher(Float32MultiArray, "teleop/action", qos.COMMAND)
         self.create_timer(1.0 / self.cfg.rate_hz, self._publish)
         self.object_names = tuple(task.object_names)
+        self.success: bool | None = None  # the episode node's success flag of the moment
+        if self.cfg.label_every_s > 0:
+            self.create_subscription(Float32MultiArray, "episode/reward", self._on_reward, qos.STATE)
+            self.label_client = self.create_client(SetBool, "episode/label_success")
+            self.create_timer(self.cfg.label_every_s, self._label)
         self.get_logger().info(f"scripted {task.name} expert: takes over at step {self.cfg.takeover_from_step}"
                                f" for {self.cfg.takeover_steps or 'all remaining'} steps of every episode")
 
@@ -85,6 +97,14 @@ class ExpertNode(Node):
             self.status = wire.msg_to_json(msg, wire.EPISODE_STATUS)
         except wire.WireError as exc:
             self.get_logger().error(f"bad episode/status ignored: {exc}", throttle_duration_sec=5.0)
+
+    def _on_reward(self, msg: Float32MultiArray) -> None:
+        if len(msg.data) == 2:
+            self.success = bool(msg.data[1] > 0.5)
+
+    def _label(self) -> None:
+        if self.status.get("phase") == RUNNING and self.success is not None and self.label_client.service_is_ready():
+            self.label_client.call_async(SetBool.Request(data=self.success))
 
     def in_window(self, step: int) -> bool:
         """True when the expert drives at episode step ``step``."""

@@ -55,6 +55,7 @@ class GraphArgs:
     use_expert: bool = False  # sim: start expert_node, the scripted operator (demonstrations / interventions)
     expert_from_step: int = 0  # expert_node takes over at this step of each episode (0 = whole episodes)
     expert_steps: int = 0  # expert_node drives this many steps, then lets go (0 = to the episode's end)
+    expert_label_every_s: float = 0.0  # expert_node also labels success/failure this often [s] (0 = never)
     realtime_ignore: bool = False  # franky RealtimeConfig.Ignore (simulator / non-RT kernels only)
     seed: int = 0  # seed for scene randomisation and reset noise
     eval_every_episodes: int = 20  # train: an evaluation block after every N training episodes (0 = none)
@@ -322,7 +323,8 @@ def _robot_nodes(args: GraphArgs, ns: str, source: str, run: Path, seed: int, la
         nodes.append(NodeSpec("teleop", "teleop_node", ns, {"task": args.task, "task_config": args.task_config}))
     if args.use_expert:
         nodes.append(NodeSpec("expert", "expert_node", ns, {**common, "takeover_from_step": args.expert_from_step,
-                                                            "takeover_steps": args.expert_steps}))
+                                                            "takeover_steps": args.expert_steps,
+                                                            "label_every_s": args.expert_label_every_s}))
     if args.bag_dir:
         bags = Path(args.bag_dir).expanduser().resolve()
         nodes.append(NodeSpec("recorder", "recorder_node", ns,

@@ -268,6 +268,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
     p.add_argument("--expert-from-step", type=int, default=0,
                    help="the expert takes over at this step of each episode (0 = from the start)")
     p.add_argument("--expert-steps", type=int, default=0, help="steps the expert drives (0 = to the episode's end)")
+    p.add_argument("--expert-label-every", type=float, default=0.0, metavar="S",
+                   help="sim: the expert also labels the frame success/failure (the sim's own flag) every S seconds, "
+                        "for --label-frames-dir (0 = never)")
     p.add_argument("--label-frames-dir", default="",
                    help="store every camera's frame at each success/failure label here, for the success classifier")
     p.add_argument("--demo-ratio", type=float, default=0.5,
@@ -298,7 +301,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Graph
                   agent_config=a.agent_config, agent_overrides=a.agent_overrides, control_hz=a.control_hz,
                   max_env_steps=a.steps, config_file=a.config_file, checkpoint=a.checkpoint, onnx=a.onnx,
                   episodes=a.episodes, use_teleop=a.teleop, use_expert=a.expert, expert_from_step=a.expert_from_step,
-                  expert_steps=a.expert_steps, seed=a.seed, eval_every_episodes=a.eval_every_episodes,
+                  expert_steps=a.expert_steps, expert_label_every_s=a.expert_label_every, seed=a.seed,
+                  eval_every_episodes=a.eval_every_episodes,
                   eval_episodes=a.eval_episodes, demo_ratio=a.demo_ratio, demo_dirs=a.demo_dir,
                   seed_replay_from=a.seed_replay_from, seed_topk_from=a.seed_topk_from,
                   label_frames_dir=a.label_frames_dir, robots=a.robots, side=a.side,
