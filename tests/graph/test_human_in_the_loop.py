@@ -150,6 +150,7 @@ def test_an_intervention_mid_episode_reaches_both_buffers_and_the_batches(tmp_pa
     try:
         wait_for(graph, "updates with a batch demo share", lambda: re.search(
             r"updates [1-9]\d* .*batch demo share 0\.50", graph.read_log("learner")), 400)
+        wait_for(graph, "two intervened episodes", lambda: len(_episodes(learner / "demos")) >= 2, 300)
     finally:
         graph.stop_all()
     replay, demos = _episodes(learner / "replay"), _episodes(learner / "demos")

@@ -107,7 +107,9 @@ def test_outbox_appends_in_one_thread_while_another_acks(tmp_path):
         thread.join()
     assert not errors
     assert box.pending_seqs() == list(range(box.acked + 1, n))  # exactly the unacknowledged tail, in order
-    assert len(list(tmp_path.glob("seg_*.bin"))) <= 3  # finished segments were deleted as acks came in
+    # the acker's last word (on a loaded machine it may trail further than 5 when the appends end)
+    box.ack(n - 5)
+    assert len(list(tmp_path.glob("seg_*.bin"))) <= 2  # finished segments were deleted as acks came in
     box.ack(n - 1)
     box.close()
     again = Outbox(tmp_path, segment_records=8)  # only the newest segment (it carries the counter) is left
