@@ -75,7 +75,8 @@ def test_dropped_object_falls(world):
 def test_reset_scene_sets_several_objects(world):
     world.reset_scene({"cube": [0.4, 0.0, 0.02, 0, 0, 0, 1], "hole": [0.6, 0.0, 0.01, 0, 0, 0, 1]})
     poses = world.object_poses()
-    np.testing.assert_allclose(poses["cube"][:3], [0.4, 0.0, 0.02], atol=1e-4)  # a free cube settles by ~30 um before the pose is read on a loaded machine
+    # a free cube settles by ~30 um before the pose is read on a loaded machine
+    np.testing.assert_allclose(poses["cube"][:3], [0.4, 0.0, 0.02], atol=1e-4)
     np.testing.assert_allclose(poses["hole"][:3], [0.6, 0.0, 0.01], atol=1e-9)
 
 
