@@ -69,3 +69,15 @@ def test_a_killed_writers_file_keeps_its_complete_chunks_and_can_be_repaired(tmp
     from mcap.reader import make_reader
     with open(fixed, "rb") as fh:
         assert make_reader(fh).get_summary().statistics.message_count == len(readable)
+
+
+def test_the_recorder_reads_header_stamps_from_the_serialized_bytes():
+    from geometry_msgs.msg import PoseStamped
+
+    from mentor.recorder_node import header_stamp_ns
+
+    pose = PoseStamped()
+    pose.header.stamp.sec, pose.header.stamp.nanosec = 1796000000, 123456789
+    assert header_stamp_ns(serialize_message(pose)) == 1796000000_123456789
+    assert header_stamp_ns(serialize_message(_image(7))) == 1007 * 1_000_000_000
+    assert header_stamp_ns(b"\x00\x01") == 0

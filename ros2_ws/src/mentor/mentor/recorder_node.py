@@ -10,6 +10,7 @@ The file gets its summary when the node stops (Ctrl-C, the graph ending); see :m
 """
 from __future__ import annotations
 
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,6 @@ from pathlib import Path
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, WrenchStamped
 from rclpy.node import Node
-from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float32MultiArray, Float64MultiArray, Int64, String
 
@@ -35,7 +35,17 @@ TOPICS = (
     ("episode/summary", String, qos.STATE), ("policy/timing", Float64MultiArray, qos.STATE),
     ("policy/weights_version", Int64, qos.LATCHED),
 )
-_STAMPED = (Image, CameraInfo, PoseStamped, JointState, WrenchStamped, DiagnosticArray)
+_STAMPED = (Image, CameraInfo, PoseStamped, JointState, WrenchStamped, DiagnosticArray)  # header first
+
+
+def header_stamp_ns(data: bytes) -> int:
+    """The header stamp [ns] of a serialized message whose first field is a std_msgs/Header: CDR puts a
+    4-byte encapsulation header (byte 1: 1 = little endian) before ``stamp.sec`` (int32) and ``.nanosec``
+    (uint32). Read from the bytes: an image is not decoded (copied) just for its stamp. 0 when too short."""
+    if len(data) < 12:
+        return 0
+    sec, nanosec = struct.unpack("<iI" if data[1] & 1 else ">iI", data[4:12])
+    return sec * 1_000_000_000 + nanosec
 
 
 @dataclass
@@ -71,11 +81,8 @@ class RecorderNode(Node):
 
     def _write(self, topic: str, msg_class: type, data: bytes) -> None:
         now = time.time_ns()
-        stamp = now
-        if msg_class in _STAMPED:  # publish time = the header stamp (decoding only the stamped ones)
-            header = deserialize_message(data, msg_class).header.stamp
-            stamp = header.sec * 1_000_000_000 + header.nanosec or now
-        self.bag.write(topic, data, now, stamp)
+        stamp = header_stamp_ns(data) if msg_class in _STAMPED else 0
+        self.bag.write(topic, data, now, stamp or now)
 
     def shutdown(self) -> None:
         self.bag.close()
