@@ -12,8 +12,9 @@ the tick (``load_state_dict``; the policy node logs it).
 
 Across two hosts (root): ``--veth`` runs the policy node in one network namespace and this publisher in
 another, joined by a veth pair (benchmarks/veth.py), DDS over UDP on it; ``--netem 20,1`` adds 20 ms delay
-and 1% loss on both ends (tc netem; refused with the reason on a kernel without it), ``--rate 20mbit`` a
-token-bucket bandwidth limit.
+and 1% loss in each direction (tc netem; on a kernel without the netem qdisc the two hosts are joined by an
+emulated link instead, TAP devices and a user-space forwarder that delays and drops frames, and the
+printed link says so), ``--rate 20mbit`` a token-bucket bandwidth limit on the veth.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ import rclpy  # noqa: E402
 from std_msgs.msg import Int64, UInt8MultiArray  # noqa: E402
 
 from mentor import qos, wire  # noqa: E402
-from mentor.graph import NodeSpec  # noqa: E402
+from mentor.graph import NodeSpec, node_dds_env  # noqa: E402
 from mentor.runner import GraphProcesses, node_env  # noqa: E402
 from mentor.weights import encode_weights  # noqa: E402
 
@@ -119,7 +120,7 @@ def main() -> int:
     prefix = tuple(a.policy_prefix.split()) if a.policy_prefix else ()
     if prefix:  # inside a namespace: discover over the veth
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "SUBNET"
-        os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "UDPv4"
+        os.environ.update(node_dds_env(localhost_only=False))  # the publisher talks as a networked graph does
     rclpy.init()
     try:
         for cfg in a.configs.split(","):
@@ -146,17 +147,17 @@ def across_veth(a) -> int:
     if why:
         print(f"--veth needs two network namespaces: {why}", file=sys.stderr)
         return 2
-    with veth.VethPair() as net:
+    delay, loss = (float(x) for x in a.netem.split(",")) if a.netem else (0.0, 0.0)
+    hosts = veth.impairable_hosts() if a.netem else veth.VethPair()
+    with hosts as net:
         link = "plain veth"
         if a.netem:
-            delay, loss = (float(x) for x in a.netem.split(","))
-            if not net.netem_available():
-                print("tc netem is not available in this kernel (no sch_netem qdisc): delay/loss cannot be "
-                      "emulated here", file=sys.stderr)
-                return 2
             net.impair(delay, loss)
-            link = f"veth, netem delay {delay:g} ms, loss {loss:g}%"
+            link = f"{net.kind}, delay {delay:g} ms and loss {loss:g}% each way"
         if a.rate:
+            if not hasattr(net, "limit_rate"):
+                print("--rate needs a veth link (tc tbf); do not combine it with --netem here", file=sys.stderr)
+                return 2
             net.limit_rate(a.rate)
             link = f"veth, tbf rate {a.rate}"
         print(f"link: {link}", flush=True)

@@ -265,8 +265,11 @@ class OscGains:
     translation_stiffness: float = 10000.0  # Kp [1/s^2] on the position error (10000: 16 Hz bandwidth)
     rotation_stiffness: float = 10000.0  # Kp [1/s^2] on the orientation error (rotation vector)
     damping_ratio: float = 1.0  # Kd = 2 * ratio * sqrt(Kp)
-    posture_stiffness: float = 10.0  # null-space joint PD toward the posture [1/s^2]
-    posture_damping: float = 6.0  # [1/s]
+    # null-space joint PD toward the posture [1/s^2]. 100, not a softer 10: with 10 the redundant joint drifted
+    # over hundreds of episodes until joint 7 sat at its limit (3.02 rad) and a reset move could no longer
+    # reach the goal orientation (docs/design.md, "reset stall").
+    posture_stiffness: float = 100.0
+    posture_damping: float = 20.0  # [1/s]
 
     def __post_init__(self) -> None:
         for name in ("translation_stiffness", "rotation_stiffness", "damping_ratio"):

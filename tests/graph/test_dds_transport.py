@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mentor.graph import LOCALHOST_UDP_PROFILE, node_dds_env, package_config_dir
+from mentor.graph import LOCALHOST_UDP_PROFILE, NETWORK_UDP_PROFILE, dds_transport, node_dds_env, package_config_dir
 from mentor.runner import node_env
 
 SHM = Path("/dev/shm")
@@ -57,11 +57,25 @@ def test_node_env_selects_udp_and_keeps_a_users_choice():
     assert profile == package_config_dir() / LOCALHOST_UDP_PROFILE and profile.is_file()
     text = profile.read_text()
     assert "<useBuiltinTransports>false</useBuiltinTransports>" in text and "<address>127.0.0.1</address>" in text
-    assert node_dds_env(localhost_only=False, environ={}) == {"FASTDDS_BUILTIN_TRANSPORTS": "UDPv4",
-                                                              "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
+    network = node_dds_env(localhost_only=False, environ={})
+    assert network["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SUBNET"
+    assert Path(network["FASTDDS_DEFAULT_PROFILES_FILE"]) == package_config_dir() / NETWORK_UDP_PROFILE
     mine = {"FASTDDS_DEFAULT_PROFILES_FILE": "/etc/my_dds.xml"}
     assert node_dds_env(True, mine) == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     assert node_dds_env(False, mine) == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
+
+
+def test_the_network_profile_keeps_datagrams_below_the_ethernet_mtu():
+    """Across hosts a large message (the weights) must be fragmented by DDS, not by IP: one lost IP fragment
+    loses the whole datagram. The profile parses as Fast DDS reads it: UDPv4 only, no shared memory."""
+    import xml.etree.ElementTree as ET
+
+    env = node_dds_env(localhost_only=False, environ={})
+    root = ET.parse(env["FASTDDS_DEFAULT_PROFILES_FILE"]).getroot()
+    values = {el.tag.rsplit("}", 1)[-1]: (el.text or "").strip() for el in root.iter()}
+    assert values["type"] == "UDPv4" and values["useBuiltinTransports"] == "false"
+    assert 576 <= int(values["maxMessageSize"]) <= 1500 - 20 - 8  # IPv4 + UDP headers inside a 1500 B frame
+    assert not dds_transport(env)[1]  # no shared memory: nodes survive kill -9
 
 
 @pytest.mark.skipif(not SHM.is_dir(), reason="no /dev/shm on this OS: Fast DDS shared memory cannot be observed")

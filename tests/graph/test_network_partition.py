@@ -1,6 +1,7 @@
-"""Actor and learner on two hosts (network namespaces joined by a veth pair, real DDS over UDP between them):
-the link is cut for 20 s mid-episode, then restored with 20 ms delay and 1% loss (tc netem; on a kernel
-without the netem qdisc, a 20 Mbit/s token-bucket limit instead, and the test says so). The robot keeps
+"""Actor and learner on two hosts (network namespaces joined by a link, real DDS over UDP between them):
+the link is cut for 20 s mid-episode, then restored with 20 ms delay and 1% loss each way (tc netem on a
+veth pair; on a kernel without the netem qdisc, TAP devices joined by a user-space forwarder that delays and
+drops frames: benchmarks/link_emulator.py). The robot keeps
 acting on its last weights meanwhile, every record it produced reaches the learner's disk exactly once,
 training goes on and new weights arrive again."""
 from __future__ import annotations
@@ -32,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks import veth  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim, pytest.mark.slow,
-              pytest.mark.skipif(veth.available() is not None,
-                                 reason=f"two test hosts need network namespaces: {veth.available()}")]
+              pytest.mark.skipif(veth.impairment_unavailable() is not None,
+                                 reason=f"two test hosts with a lossy link: {veth.impairment_unavailable()}")]
 
 
 def _versions(policy_log: str) -> list[int]:
@@ -50,7 +51,8 @@ def test_a_cut_link_loses_nothing_and_training_resumes(tmp_path):
     assert {n.executable for n in learner_nodes} == {"learner_node"}
     assert "learner_node" not in {n.executable for n in robot_nodes}
     env = node_env(domain_id=90 + __import__("os").getpid() % 40, localhost_only=False)  # DDS on every interface
-    with veth.VethPair() as net:
+    with veth.impairable_hosts() as net:
+        print(f"link between the hosts: {net.kind}")
         robot = GraphProcesses(robot_nodes, run, env, prefix=net.prefix("a"))
         learner = GraphProcesses(learner_nodes, tmp_path / "learner_host", env, prefix=net.prefix("b"))
         outbox = lambda: Outbox(run / "actor" / "outbox").next_seq - 1  # noqa: E731 - last record produced
@@ -71,11 +73,7 @@ def test_a_cut_link_loses_nothing_and_training_resumes(tmp_path):
             assert not robot.exited() and not learner.exited(), tails(robot) + tails(learner)
             # -- back, impaired ------------------------------------------------------------------------
             net.restore()
-            if net.netem_available():
-                net.impair(delay_ms=20, loss_pct=1)
-            else:
-                print("this kernel has no netem qdisc: the restored link is limited to 20 Mbit/s (tbf) instead")
-                net.limit_rate("20mbit")
+            net.impair(delay_ms=20, loss_pct=1)
             target = outbox()
             wait_for(robot, "every record of the cut acknowledged",
                      lambda: ledger_acked(run / "learner").get("robot", -1) >= target, 240)

@@ -148,6 +148,8 @@ class NodeSpec:
 USER_DDS_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS")
 #: Fast DDS profile of localhost-only graphs: UDP bound to the loopback interface, no shared memory.
 LOCALHOST_UDP_PROFILE = "fastdds_udp_localhost.xml"
+#: Fast DDS profile of graphs that reach other hosts: UDP datagrams below the Ethernet MTU, prompt repair.
+NETWORK_UDP_PROFILE = "fastdds_udp_network.xml"
 
 
 def node_dds_env(localhost_only: bool = True, environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -162,9 +164,11 @@ def node_dds_env(localhost_only: bool = True, environ: dict[str, str] | None = N
     ``localhost_only``: UDP on the loopback interface only (``config/fastdds_udp_localhost.xml``).
     The discovery range is then SUBNET, because rmw_fastrtps's LOCALHOST range installs its own
     transports, shared memory included; the profile alone keeps the traffic on this machine. Unicast
-    discovery over loopback takes about 2.5 s longer than over shared memory. Otherwise: Fast DDS's
-    UDPv4 built-in transport on every interface, discovery range SUBNET (also over an inherited
-    ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``: the graph was asked to reach other hosts). A user's
+    discovery over loopback takes about 2.5 s longer than over shared memory. Otherwise: UDPv4 on every
+    interface with datagrams below the Ethernet MTU (``config/fastdds_udp_network.xml``: a large message
+    such as the weights is then fragmented by DDS, and a fragment lost on a lossy link is resent alone
+    instead of the 64 KB IP-fragmented datagram it was part of), discovery range SUBNET (also over an
+    inherited ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``: the graph was asked to reach other hosts). A user's
     own Fast DDS profile or transport choice (:data:`USER_DDS_VARIABLES` in ``environ``, default
     ``os.environ``) is kept: then only the discovery range is set.
     """
@@ -174,7 +178,8 @@ def node_dds_env(localhost_only: bool = True, environ: dict[str, str] | None = N
     if localhost_only:
         return {"FASTDDS_DEFAULT_PROFILES_FILE": str(package_config_dir() / LOCALHOST_UDP_PROFILE),
                 "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
-    return {"FASTDDS_BUILTIN_TRANSPORTS": "UDPv4", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
+    return {"FASTDDS_DEFAULT_PROFILES_FILE": str(package_config_dir() / NETWORK_UDP_PROFILE),
+            "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
 
 
 def dds_transport(env: dict[str, str]) -> tuple[str, bool]:
