@@ -334,8 +334,8 @@ def run_one(bench: LearningBenchmarkConfig, config: str, seed: int, log: Callabl
         replay = ReplayBuffer(rdir / "replay", replay_cfg, env.spec)
         online = replay
         if bench.demo_dir:  # demonstrations in a buffer of their own, a fixed share of every batch
-            from mentor.learner_setup import seed_episodes
             from mentor_policy.mixed_replay import MixedReplay
+            from mentor_policy.replay import seed_episodes
             demos = ReplayBuffer(rdir / "demos", replay_cfg, env.spec)
             seed_episodes(demos, bench.demo_dir, env.spec, "demo")
             replay = MixedReplay(online, demos, bench.demo_ratio)

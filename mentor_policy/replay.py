@@ -17,6 +17,7 @@ returns are built by vectorised fancy indexing at sample time.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -462,3 +463,26 @@ class ReplayBuffer:
             "next_image": self._stack(starts, nxt),
             "next_proprio": self._proprio[starts + nxt],
         }
+
+
+def seed_episodes(buffer: ReplayBuffer, directory: str | Path, spec: EnvSpec, kind: str) -> int:
+    """Add every episode file (``ep_*.npz``) of ``directory`` (a demo store or an earlier run's replay) to
+    ``buffer``; returns how many were new. Each is keyed by its source directory and file, so seeding again
+    (a restart) adds nothing. A missing directory is an error; a corrupt file is skipped with the reason."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{kind} directory {directory} does not exist")
+    tag = hashlib.sha1(str(directory.resolve()).encode()).hexdigest()[:10]
+    added = 0
+    for path in sorted(directory.glob("ep_*.npz")):
+        key = f"{kind}-{tag}-{path.name.split('_')[1]}"
+        if buffer.has_episode(key):
+            continue
+        try:
+            episode = load_episode_file(path, spec)
+        except ReplayError as exc:  # another spec, or a damaged file: the rest still seeds
+            log.warning("not seeding %s: %s", path, exc)
+            continue
+        buffer.add_episode(episode, key=key)
+        added += 1
+    return added

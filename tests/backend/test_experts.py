@@ -39,8 +39,7 @@ def test_push_expert_succeeds():
 
 
 def test_recorded_demonstrations_are_marked_and_seed_a_demo_buffer(tmp_path):
-    from mentor.learner_setup import seed_episodes
-    from mentor_policy.replay import ReplayBuffer, ReplayConfig, load_episode_file
+    from mentor_policy.replay import ReplayBuffer, ReplayConfig, load_episode_file, seed_episodes
     res = record_demos("reach", 2, str(tmp_path / "demos"), seed=1, log=lambda _m: None)
     assert res["episodes"] == 2 and res["successes"] == 2 and res["transitions"] == 100
     files = sorted((tmp_path / "demos").glob("ep_*.npz"))

@@ -78,8 +78,7 @@ def test_record_mode_stores_expert_demonstrations_in_a_demo_store(recorded):
     assert sum(bool(ep["reward"].max() > 1.0) for ep in demos) >= 2  # the reach expert gets there (success bonus)
     assert not re.search(r"updates [1-9]", recorded["learner_log"])  # record mode never updates
     # the store is what `mentor-run train --demo-dir` loads
-    from mentor.learner_setup import seed_episodes
-    from mentor_policy.replay import ReplayBuffer, ReplayConfig
+    from mentor_policy.replay import ReplayBuffer, ReplayConfig, seed_episodes
     buffer = ReplayBuffer(recorded["tmp"] / "seeded", ReplayConfig(capacity=1000, fsync=False),
                           EnvSpec(6, (84, 84), 4, 3))
     assert seed_episodes(buffer, run / "learner" / "demos", EnvSpec(6, (84, 84), 4, 3), "demo") == 3

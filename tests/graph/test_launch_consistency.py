@@ -1,9 +1,10 @@
-"""Launch files (ast-parsed: launch/launch_ros are not installable here) vs setup.py, config/, the graph."""
+"""Launch files (imported or ast-parsed: launch/launch_ros are not installable here) vs setup.py, config/, the graph."""
 from __future__ import annotations
 
 import ast
 import dataclasses
 import importlib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -43,9 +44,15 @@ def _console_scripts() -> dict[str, str]:
 
 
 def _launch_args(path: Path) -> dict[str, str]:
-    tree = ast.parse(path.read_text())
-    args = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "ARGS")
-    return {name: default for name, default, _help in ast.literal_eval(args.value)}
+    """A launch file's argument defaults: its ARGS table, imported (it needs mentor, not launch, at import)."""
+    spec = importlib.util.spec_from_file_location(path.name.replace(".", "_"), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.ARGS
+    assert all(len(row) == 3 and all(isinstance(x, str) for x in row) for row in rows), path.name
+    names = [name for name, _default, _help in rows]
+    assert len(names) == len(set(names)), f"{path.name} declares an argument twice"
+    return {name: default for name, default, _help in rows}
 
 
 def test_launch_files_exist_and_use_only_launch_apis():

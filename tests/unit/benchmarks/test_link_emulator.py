@@ -91,6 +91,6 @@ def test_bad_commands_are_refused_with_a_reason(wires):
 
 def test_the_emulator_needs_its_namespace_arguments():
     import subprocess
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[3] / "benchmarks" / "link_emulator.py")],
-                          capture_output=True, text=True, env={**os.environ})
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "link_emulator.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env={**os.environ})
     assert done.returncode == 2 and "impair <delay_ms> <loss_pct>" in done.stderr

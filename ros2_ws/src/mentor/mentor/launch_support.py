@@ -16,6 +16,32 @@ from .graph import GraphArgs, build_graph, dds_transport, node_dds_env, transpor
 #: a launch file's argument table: (name, default value as a string, description)
 LaunchArgs = list[tuple[str, str, str]]
 
+#: Arguments that mean the same in every launch file: one default and one description each
+#: (a launch file lists the names it takes with :func:`shared_args`, and its own arguments beside them).
+SHARED_ARGS: dict[str, tuple[str, str]] = {
+    "task": ("reach", "task name registered in robot_envs.tasks"),
+    "task_config": ("", "YAML file overriding the task config (goal pose, workspace box, ...)"),
+    "use_sim": ("false", "true: simulated FR3 (franky-sim) and MuJoCo cameras"),
+    "robot_ip": ("auto", "Franka FCI address (required without use_sim); use_sim: auto or a loopback address"),
+    "camera_names": ("[]", "camera names (policy channel order), YAML list ([] = the task's cameras)"),
+    "camera_serials": ("[]", "RealSense serials in camera order, YAML list ([] = the only device)"),
+    "namespace": ("", "ROS namespace of this robot's graph (also its transition source name)"),
+    "agent_overrides": ("", "YAML mapping of AgentConfig overrides (as in training)"),
+    "control_hz": ("10.0", "policy control rate [Hz]"),
+    "realtime_ignore": ("false", "franky RealtimeConfig.Ignore (only without a PREEMPT_RT kernel)"),
+    "seed": ("0", "seed of scene randomisation and reset noise"),
+    "bag_dir": ("", "record the graph's topics into MCAP files (ros2 bag's format) in this directory ('' = off)"),
+    "label_frames_dir": ("", "store every camera's frame at each success/failure label here (classifier training)"),
+}
+
+
+def shared_args(*names: str) -> LaunchArgs:
+    """The argument-table rows of these :data:`SHARED_ARGS`, in the order given."""
+    unknown = [n for n in names if n not in SHARED_ARGS]
+    if unknown:
+        raise KeyError(f"not shared launch arguments: {unknown} (known: {sorted(SHARED_ARGS)})")
+    return [(name, *SHARED_ARGS[name]) for name in names]
+
 
 def _parse(name: str, type_name: str, raw: str):
     """One launch-argument string as the GraphArgs field's type (YAML for lists and booleans)."""

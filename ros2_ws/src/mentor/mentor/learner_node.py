@@ -50,14 +50,14 @@ from mentor_policy.config import load_agent_config
 from mentor_policy.fileio import atomic_write_text, truncate_torn_line
 from mentor_policy.journal import EpisodeJournal
 from mentor_policy.mixed_replay import MixedReplay
-from mentor_policy.replay import ReplayBuffer, ReplayError
+from mentor_policy.replay import ReplayBuffer, ReplayError, seed_episodes
 from mentor_policy.step_record import read_step_header
 from robot_envs.tasks import check_reward_design
 
 from . import qos, wire
 from .common import load_task, run_node, set_torch_threads
 from .evaluation import BlockResult, EpisodeOutcome, EvalBlocks, EvalCsv, VersionCache, beats_best, episode_success
-from .learner_setup import learner_replay_config, seed_episodes
+from .learner_setup import learner_replay_config
 from .params import declare_config, parse_overrides
 from .transport import IngestLedger
 from .weights import encode_weights
