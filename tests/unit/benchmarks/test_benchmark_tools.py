@@ -141,3 +141,23 @@ def test_run_summary_bins_the_tensorboard_episodes(tmp_path):
 def test_run_summary_explains_a_missing_log(tmp_path):
     with pytest.raises(FileNotFoundError, match="no TensorBoard events"):
         run_summary.main(["--run-dir", str(tmp_path)])
+
+
+def test_summary_table_reports_each_config_and_which_differences_are_significant(tmp_path, capsys):
+    from benchmarks.summary_table import main as summary_table
+    stats = {"mentor": {"n_seeds": 2, "final_success_per_seed": [1.0, 0.5], "final_success_iqm": 0.75,
+                        "final_success_iqm_ci95": [0.5, 1.0], "steps_to_threshold_per_seed": {"0": 400, "1": None}},
+             "drqv2": {"n_seeds": 2, "final_success_per_seed": [0.0, 0.0], "final_success_iqm": 0.0,
+                       "final_success_iqm_ci95": [0.0, 0.0], "steps_to_threshold_per_seed": {"0": None, "1": None},
+                       "p_mentor_better": 0.9, "p_mentor_better_ci95": [0.6, 1.0]}}
+    summary = {"threshold": 0.8, "configs": {"mentor": {"steps_to_threshold": 400}, "drqv2": {}},
+               "statistics": {"configs": stats}}
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(summary))
+    assert summary_table([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "| mentor | 2 | 400 | 400, – (400) | 1.00, 0.50 | 0.75 [0.50, 1.00] | – |" in out
+    assert "| drqv2 | 2 | not reached | –, – | 0.00, 0.00 | 0.00 [0.00, 0.00] | 0.90 [0.60, 1.00] |" in out
+    assert "mentor vs drqv2: P = 0.90 [0.60, 1.00]: significant: mentor better" in out
+    path.write_text("{not json")
+    assert summary_table([str(path)]) == 2 and "cannot read a benchmark summary" in capsys.readouterr().err
