@@ -65,7 +65,8 @@ def diagnostics(summary: dict) -> list[str]:
     out = []
     for name, d in summary.get("multi_task_diagnostics", {}).items():
         cosines = ", ".join(_fmt(v) for v in d["gradient_conflict_per_seed"])
-        line = f"- {name}: gradient cosine between tasks per seed [{cosines}] (mean {_fmt(d['gradient_conflict_mean'])})"
+        mean = _fmt(d["gradient_conflict_mean"])
+        line = f"- {name}: gradient cosine between tasks per seed [{cosines}] (mean {mean})"
         if "specialisation_per_seed" in d:
             line += (f"; expert specialisation per seed [{', '.join(_fmt(v) for v in d['specialisation_per_seed'])}]"
                      f" (mean {_fmt(d['specialisation_mean'])})")
