@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/update_time.py [--config paper] [--batch 256] [--updates 10]
        [--warmup 2] [--threads N] [--cameras 1] [--proprio 0] [--breakdown 3] [--json out.json]
+       [--set encoder_precision=bf16 ...]
 Prints the median / min / max wall time per update (ms) over ``--updates`` updates after warm-up,
 the process CPU time per update (with ``--threads 1`` a load-insensitive measure of the work) and
 the machine load average (other processes share the CPU). ``--breakdown N`` then profiles N more
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mentor_policy.agent import UPDATE_PARTS, MentorAgent  # noqa: E402
@@ -56,12 +58,19 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--breakdown", type=int, default=0, metavar="N", help="profile N more updates: time per part")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="an AgentConfig override (YAML value), e.g. --set encoder_precision=bf16; repeatable")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     over = {"perturb_mode": "none"}  # measure the update itself; perturbation is rare (every 10k)
     if args.batch:
         over["batch_size"] = args.batch
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--set wants KEY=VALUE, got {item!r}")
+        over[key.strip()] = yaml.safe_load(value)
     cfg = load_agent_config(args.config, over)
     spec = EnvSpec(3 * args.cameras, (args.image, args.image), args.proprio, args.action_dim)
     agent = MentorAgent(spec, cfg, device=args.device)
@@ -85,9 +94,10 @@ def main() -> None:
            "experts": cfg.num_experts if cfg.use_moe else 0, "top_k": cfg.moe_top_k, "device": str(agent.device),
            "threads": torch.get_num_threads(), "median_ms": statistics.median(times), "min_ms": min(times),
            "max_ms": max(times), "median_cpu_ms": statistics.median(cpu_times), "updates": args.updates,
-           "loadavg_1m": load[0]}
+           "loadavg_1m": load[0], "encoder_precision": cfg.encoder_precision}
     print(f"update time ({res['config']}, batch {res['batch']}, {args.image}x{args.image}x{res['channels']}, "
-          f"E={res['experts']} k={res['top_k']}, {res['device']}, {res['threads']} threads): "
+          f"E={res['experts']} k={res['top_k']}, encoder {cfg.encoder_precision}, {res['device']}, "
+          f"{res['threads']} threads): "
           f"median {res['median_ms']:.0f} ms, min {res['min_ms']:.0f} ms, max {res['max_ms']:.0f} ms "
           f"over {args.updates} updates; process CPU time median {res['median_cpu_ms']:.0f} ms/update; "
           f"load average {load[0]:.2f}")

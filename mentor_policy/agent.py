@@ -189,10 +189,11 @@ class MentorAgent:
         with record_function(UPDATE_PARTS[0]):
             obs_img = random_shift(t["image"], self.cfg.aug_pad, self._aug_gen, channels_last=cl)
             next_img = random_shift(t["next_image"], self.cfg.aug_pad, self._aug_gen, channels_last=cl)
+        bf16 = self.cfg.encoder_precision == "bf16"  # the heads train in float32 either way
         with record_function(UPDATE_PARTS[1]):
-            obs = self.policy.features(obs_img, t.get("proprio"))
+            obs = self.policy.features(obs_img, t.get("proprio"), bf16=bf16)
             with torch.no_grad():
-                next_obs = self.policy.features(next_img, t.get("next_proprio"))
+                next_obs = self.policy.features(next_img, t.get("next_proprio"), bf16=bf16)
         return obs, next_obs
 
     def update(self, batch: Mapping[str, Any], step: int) -> dict[str, float]:

@@ -47,9 +47,14 @@ class ActorPolicy(nn.Module):
             self.encoder.to(memory_format=torch.channels_last)
 
     # ----- pure functions of the weights -----
-    def features(self, image: torch.Tensor, proprio: torch.Tensor | None) -> torch.Tensor:
-        """``(B, C, H, W)`` uint8 (+ ``(B, P)``) -> ``(B, repr_dim)`` encoder features (+ proprio)."""
-        h = self.encoder(image)
+    def features(self, image: torch.Tensor, proprio: torch.Tensor | None, bf16: bool = False) -> torch.Tensor:
+        """``(B, C, H, W)`` uint8 (+ ``(B, P)``) -> ``(B, repr_dim)`` float32 encoder features (+ proprio).
+
+        ``bf16``: the encoder runs under bfloat16 autocast (its output is cast back to float32)."""
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
+            h = self.encoder(image)
+        if bf16:
+            h = h.float()
         if self.spec.proprio_dim:
             h = torch.cat([h, proprio.to(h.dtype)], dim=-1)
         return h

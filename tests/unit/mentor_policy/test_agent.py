@@ -101,6 +101,26 @@ def test_critic_fits_a_fixed_batch():
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
 
 
+def test_bf16_encoder_updates_track_the_float32_ones_and_still_fit():
+    """encoder_precision=bf16: the same first update as float32 up to bfloat16 rounding, float32 features and
+    weights, and the critic still fits a fixed batch. Unknown precisions are refused."""
+    batch = _batch(np.random.default_rng(3))
+    batch["discount"][:] = 0.0
+    first = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        agent = _agent(lr=1e-3, perturb_mode="none", aug_pad=0, encoder_precision=precision, seed=0)
+        first[precision] = agent.update(batch, 100)["critic_loss"]
+        assert all(p.dtype == torch.float32 for p in agent.encoder.parameters())
+        obs, _ = agent._encode(agent._batch_to_tensors(batch))
+        assert obs.dtype == torch.float32
+        losses = [agent.update(batch, 100)["critic_loss"] for _ in range(30)]
+        assert np.all(np.isfinite(losses)) and np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    assert first["bf16"] == pytest.approx(first["fp32"], rel=0.05)
+    with pytest.raises(ValueError, match="encoder_precision"):
+        load_agent_config("tiny", {"encoder_precision": "fp16"})
+
+
 def test_batch_validation():
     agent = _agent()
     rng = np.random.default_rng(3)
