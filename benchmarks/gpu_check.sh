@@ -3,7 +3,7 @@
 # (about 8 minutes; run from the repository root: `bash benchmarks/gpu_check.sh`). Writes $OUT (default
 # benchmarks/results/gpu/) and prints:
 #   1. the paper-config learner update on CUDA (batch 256, 84x84x9, 16 experts top-4; target <= 15 ms on a
-#      current data-centre GPU), with the per-part breakdown;
+#      current data-centre GPU), with the per-part breakdown, and with the bf16 encoder;
 #   2. the learner's sustained updates/s inside the ROS 2 graph: `mentor-run train` on the simulated FR3
 #      (reach) with the paper preset for 4 minutes, the learner uncapped (max_updates_per_s 0) and allowed
 #      up to 8 updates per env step, counted from its progress lines after the seed frames.
@@ -17,6 +17,8 @@ command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,dr
 .venv/bin/python -c "import torch, sys; ok = torch.cuda.is_available(); print('torch', torch.__version__, 'cuda', ok); sys.exit(0 if ok else 3)"
 .venv/bin/python benchmarks/update_time.py --config paper --device cuda --updates 100 --warmup 20 --breakdown 20 \
     --json "$OUT/update_paper_cuda.json" | tee "$OUT/update_paper_cuda.txt"
+.venv/bin/python benchmarks/update_time.py --config paper --device cuda --updates 100 --warmup 20 \
+    --set encoder_precision=bf16 --json "$OUT/update_paper_cuda_bf16.json" | tee "$OUT/update_paper_cuda_bf16.txt"
 cat > "$OUT/learner_uncapped.yaml" <<'YAML'
 learner:
   ros__parameters:
