@@ -17,6 +17,7 @@ Everything is removed on exit, also after an error. Linux only; needs root (``ip
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -34,6 +35,7 @@ def available() -> str | None:
     return f"missing {missing} (iproute2)" if missing else None
 
 
+@functools.lru_cache(maxsize=1)
 def netem_in_kernel() -> bool:
     """True when ``tc netem`` works here (tried on the loopback of a throwaway namespace)."""
     if available():
@@ -69,8 +71,6 @@ def _ip(*args: str) -> None:
 
 class _TwoHosts:
     """Namespaces ``a`` and ``b`` with addresses on one link; subclasses make the link (see module docstring)."""
-
-    kind = "link"
 
     def __init__(self, tag: str | None = None) -> None:
         tag = tag or str(os.getpid() % 100000)
@@ -138,15 +138,6 @@ class VethPair(_TwoHosts):
             if done.returncode:
                 raise RuntimeError(f"tc qdisc {' '.join(spec)}: {done.stderr.strip()}")
 
-    def netem_available(self) -> bool:
-        """True when the kernel has the netem qdisc (delay, loss); some kernels are built without it."""
-        try:
-            self._qdisc("netem", "delay", "0ms")
-        except RuntimeError:
-            return False
-        self.clear()
-        return True
-
     def impair(self, delay_ms: float = 0.0, loss_pct: float = 0.0) -> None:
         """``tc netem`` delay and loss on both ends (replacing any earlier impairment)."""
         self._qdisc("netem", "delay", f"{delay_ms}ms", "loss", f"{loss_pct}%")
@@ -160,7 +151,6 @@ class VethPair(_TwoHosts):
         for side in "ab":
             subprocess.run(["ip", "netns", "exec", self.ns[side], "tc", "qdisc", "del", "dev", self.dev[side], "root"],
                            capture_output=True)
-
 
 
 class EmulatedLink(_TwoHosts):
@@ -197,20 +187,12 @@ class EmulatedLink(_TwoHosts):
     def restore(self) -> None:
         self._command("restore")
 
-    def netem_available(self) -> bool:
-        """Delay and loss are always available here (emulated, not netem)."""
-        return True
-
     def impair(self, delay_ms: float = 0.0, loss_pct: float = 0.0) -> None:
         """One-way delay (ms) and loss (% of frames) in each direction, replacing any earlier impairment."""
         self._command(f"impair {delay_ms:g} {loss_pct:g}")
 
     def clear(self) -> None:
         self._command("clear")
-
-    def stats(self) -> dict[str, int]:
-        """Frames forwarded, lost to the emulated loss, and dropped while cut."""
-        return {k: int(v) for k, v in (w.split("=") for w in self._command("stats").split()[1:])}
 
     def __exit__(self, *exc) -> None:
         forwarder = getattr(self, "_forwarder", None)

@@ -51,10 +51,11 @@ class ActorPolicy(nn.Module):
         """``(B, C, H, W)`` uint8 (+ ``(B, P)``) -> ``(B, repr_dim)`` float32 encoder features (+ proprio).
 
         ``bf16``: the encoder runs under bfloat16 autocast (its output is cast back to float32)."""
-        with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
+        if bf16:  # training only; acting never enters the autocast context
+            with torch.autocast(self.device.type, torch.bfloat16):
+                h = self.encoder(image).float()
+        else:
             h = self.encoder(image)
-        if bf16:
-            h = h.float()
         if self.spec.proprio_dim:
             h = torch.cat([h, proprio.to(h.dtype)], dim=-1)
         return h
